@@ -1,0 +1,83 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+// Every target of ours builds in Swift 6 mode with warnings as errors, so "no warnings" holds by construction.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .treatAllWarnings(as: .error),
+]
+
+let package = Package(
+    name: "iolog",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "iolog", targets: ["iolog"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
+        .target(
+            name: "IOLogCore",
+            dependencies: [
+                "CSQLite",
+                "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.embedInCode("Schema")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "IOLogServer",
+            dependencies: [
+                "IOLogCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "iolog",
+            dependencies: [
+                "IOLogCore",
+                "IOLogServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IOLogCoreTests",
+            dependencies: ["IOLogCore", "COpenSSL", "CSQLite"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "IOLogServerTests",
+            dependencies: [
+                "IOLogServer",
+                "IOLogCore",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "iologTests",
+            dependencies: ["iolog", "IOLogCore"],
+            swiftSettings: strict
+        ),
+    ]
+)

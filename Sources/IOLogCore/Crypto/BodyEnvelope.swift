@@ -1,0 +1,88 @@
+/// Which body of a generation a sealed blob holds; part of the associated data,
+/// so a prompt's ciphertext never opens as a completion.
+public enum BodyField: String, Sendable, CaseIterable {
+    case prompt
+    case completion
+    case reasoning
+}
+
+/// Seals and opens generation bodies with the owning account's data key.
+///
+/// Stored layout (format version 1):
+///
+///     version (1 byte) ‖ key version (4 bytes, big-endian) ‖ nonce (12) ‖ ciphertext ‖ tag (16)
+///
+/// The associated data binds the format version, the key version, the account id,
+/// the generation id and the field, so a blob moved to another row, account or
+/// field fails to open.
+public struct BodyEnvelope: Sendable {
+    /// The layout version written by this build.
+    public static let formatVersion: UInt8 = 1
+    private static let headerByteCount = 5
+    private static let label = "iolog.body"
+    private static let contentMACLabel = Array("iolog.content-mac.v1".utf8)
+
+    private let keyring: DataKeyring
+
+    public init(keyring: DataKeyring) { self.keyring = keyring }
+
+    /// The per-generation sealing context: the account's current data key, fetched once.
+    public func sealer(for accountID: String) async throws -> Sealer {
+        Sealer(dataKey: try await keyring.currentKey(for: accountID))
+    }
+
+    /// Seals generation bodies of one account with one data key.
+    public struct Sealer: Sendable {
+        let dataKey: DataKey
+
+        /// Seals `plaintext` as `field` of generation `generationID`.
+        public func seal(_ plaintext: [UInt8], generationID: String, field: BodyField) throws -> [UInt8] {
+            let header = BodyEnvelope.header(keyVersion: dataKey.version)
+            let aad = BodyEnvelope.associatedData(
+                header: header, accountID: dataKey.accountID, generationID: generationID, field: field)
+            return header + (try AESGCM.seal(plaintext, using: dataKey.key, authenticating: aad).combined)
+        }
+
+        /// A MAC of a generation's canonical content, to recognise a retried ingest
+        /// without storing a plain digest of the prompt. Dies with the data key.
+        public func contentMAC(_ canonicalContent: [UInt8]) -> [UInt8] {
+            let macKey = Digest.hmacSHA256(key: dataKey.key, BodyEnvelope.contentMACLabel)
+            // The derived bytes are exactly 32, so this cannot fail.
+            let key = try! SymmetricKey(bytes: macKey)
+            return Digest.hmacSHA256(key: key, canonicalContent)
+        }
+    }
+
+    /// Opens a sealed body. Errors name the generation and field, never content.
+    public func open(_ sealed: [UInt8], accountID: String, generationID: String, field: BodyField) async throws -> [UInt8] {
+        guard sealed.count >= Self.headerByteCount + AESGCM.nonceByteCount + AESGCM.tagByteCount,
+            sealed[0] == Self.formatVersion
+        else {
+            throw IOLogError.corrupted("the \(field.rawValue) of generation \(generationID) has an unknown or damaged layout")
+        }
+        let header = Array(sealed[..<Self.headerByteCount])
+        let keyVersion = header[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        let key = try await keyring.key(for: accountID, version: keyVersion)
+        let aad = Self.associatedData(header: header, accountID: accountID, generationID: generationID, field: field)
+        do {
+            let box = try AESGCM.SealedBox(combined: sealed[Self.headerByteCount...])
+            return try AESGCM.open(box, using: key, authenticating: aad)
+        } catch {
+            throw IOLogError.corrupted(
+                "the \(field.rawValue) of generation \(generationID) does not decrypt (tampered, moved or wrong key)")
+        }
+    }
+
+    private static func header(keyVersion: UInt32) -> [UInt8] {
+        [formatVersion, UInt8(keyVersion >> 24), UInt8((keyVersion >> 16) & 0xff), UInt8((keyVersion >> 8) & 0xff), UInt8(keyVersion & 0xff)]
+    }
+
+    private static func associatedData(header: [UInt8], accountID: String, generationID: String, field: BodyField) -> [UInt8] {
+        var aad = AssociatedData(label: label)
+        aad.append(header)
+        aad.append(accountID)
+        aad.append(generationID)
+        aad.append(field.rawValue)
+        return aad.bytes
+    }
+}

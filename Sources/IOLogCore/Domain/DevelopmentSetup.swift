@@ -1,0 +1,35 @@
+/// What `iolog serve --dev` creates so a newcomer can try the service at once:
+/// a demo organization with logging on, an admin, a gateway token and the admin's token.
+public struct DevelopmentSetup: Sendable {
+    public static let accountID = "demo-org"
+    public static let adminUserID = "demo-admin"
+
+    /// The tokens made for this run; printed once, stored only hashed.
+    public struct Tokens: Sendable {
+        public let gateway: IssuedToken
+        public let admin: IssuedToken
+    }
+
+    private let store: any LogStore
+    private let clock: Clock
+
+    public init(store: any LogStore, clock: Clock = .system) {
+        self.store = store
+        self.clock = clock
+    }
+
+    /// Creates the demo account and admin if missing, turns logging on, and issues fresh tokens.
+    public func run() async throws -> Tokens {
+        let now = Timestamp(micros: clock.nowMicros())
+        let account = try await store.upsertAccount(
+            id: Self.accountID, kind: .organization, name: "Demo Organization", at: now)
+        if !account.ioLogging.enabled {
+            _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: now)
+        }
+        try await store.setMembership(accountID: Self.accountID, userID: Self.adminUserID, role: .admin, at: now)
+        let tokens = TokenService(store: store, clock: clock)
+        return Tokens(
+            gateway: try await tokens.create(kind: .gateway, label: "serve --dev"),
+            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev"))
+    }
+}

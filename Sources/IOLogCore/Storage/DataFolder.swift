@@ -1,0 +1,54 @@
+import Foundation
+
+/// The folder that holds an embedded deployment's files.
+///
+/// * `iolog.sqlite` (+ `-wal`, `-shm`): the log database.
+/// * `keyring.sqlite` (+ `-wal`, `-shm`): the wrapped data keys, apart from the data.
+/// * `master.key`: only in development (`serve --dev`), mode 0600.
+public struct DataFolder: Sendable {
+    /// The default, relative to the working directory.
+    public static let defaultPath = "./iolog-data"
+
+    public let path: String
+
+    public init(path: String) { self.path = path }
+
+    public var logDatabasePath: String { path + "/iolog.sqlite" }
+    public var keyringPath: String { path + "/keyring.sqlite" }
+    public var developmentMasterKeyPath: String { path + "/master.key" }
+
+    /// Creates the folder (mode 0700) if it does not exist.
+    public func create() throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw IOLogError.refused("\(path) exists and is not a folder") }
+            return
+        }
+        try FileManager.default.createDirectory(
+            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Opens the log database, creating the folder first.
+    public func openStore() throws -> SQLiteStore {
+        try prepareDatabaseFile(logDatabasePath)
+        return try SQLiteStore(path: logDatabasePath)
+    }
+
+    /// Opens the keyring with `masterKey`, creating the folder first.
+    public func openKeyring(masterKey: MasterKey) async throws -> DataKeyring {
+        try prepareDatabaseFile(keyringPath)
+        return try await DataKeyring(path: keyringPath, masterKey: masterKey)
+    }
+
+    /// Creates the folder and an empty database file with mode 0600 when missing. SQLite gives
+    /// its `-wal` and `-shm` files the database file's mode, so they stay private too.
+    private func prepareDatabaseFile(_ filePath: String) throws {
+        try create()
+        let descriptor = open(filePath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+        } else if errno != EEXIST {
+            throw IOLogError.refused("cannot create \(filePath): \(String(cString: strerror(errno)))")
+        }
+    }
+}

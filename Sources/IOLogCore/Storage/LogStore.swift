@@ -1,0 +1,39 @@
+/// What iolog needs from a database engine. SQLite implements it now; PostgreSQL will
+/// implement the same protocol, so every SQL dialect detail stays inside its engine.
+public protocol LogStore: Sendable {
+    /// Creates the account or updates its kind and name; the logging setting is kept.
+    func upsertAccount(id: String, kind: AccountKind, name: String?, at time: Timestamp) async throws -> Account
+    /// The account, or nil if it does not exist.
+    func account(id: String) async throws -> Account?
+
+    /// Gives `userID` a role in an existing account (throws `notFound` otherwise).
+    func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp) async throws
+    /// Removes a membership; false if there was none.
+    func removeMembership(accountID: String, userID: String) async throws -> Bool
+    /// The user's role in the account, or nil if not a member.
+    func role(accountID: String, userID: String) async throws -> Role?
+
+    /// Stores a new token with the SHA-256 of its secret.
+    func insertToken(_ token: TokenRecord, secretSHA256: [UInt8]) async throws
+    /// The token and the SHA-256 of its secret, to be compared in constant time by the caller.
+    func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])?
+    /// Every token, newest first.
+    func tokens() async throws -> [TokenRecord]
+    /// Marks a token revoked; false if no unrevoked token has that id.
+    func revokeToken(id: String, at time: Timestamp) async throws -> Bool
+
+    /// Stores a sealed generation durably; throws `conflict` if its id exists.
+    func insertGeneration(_ generation: SealedGeneration) async throws
+    /// The stored generation with this id, in any account.
+    func generation(id: String) async throws -> SealedGeneration?
+
+    /// Throws unless the database answers a trivial query.
+    func checkHealth() async throws
+
+    /// Turns Input & Output Logging on or off. Turning it on (when off) records the moment;
+    /// turning it off keeps stored data. Throws `notFound` for an unknown account.
+    func setIOLogging(accountID: String, enabled: Bool, at time: Timestamp) async throws -> IOLoggingSetting
+
+    /// Closes connections once queued work is done.
+    func close() async
+}

@@ -1,0 +1,115 @@
+import CSQLite
+
+/// One SQLite connection. Not `Sendable`: it lives inside the actor that opened it
+/// and is lent to closures that run on that actor's thread.
+public final class Database {
+    /// The file the connection opened.
+    public let path: String
+    let handle: OpaquePointer
+
+    /// Opens (creating if needed) the database at `path` and applies iolog's pragmas:
+    /// WAL, `synchronous=FULL`, `secure_delete=ON`, foreign keys and a busy timeout.
+    public init(path: String, busyTimeoutMilliseconds: Int32 = 10_000) throws(DatabaseError) {
+        var handle: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        let status = sqlite3_open_v2(path, &handle, flags, nil)
+        guard status == SQLITE_OK, let handle else {
+            let message = handle.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open database"
+            sqlite3_close_v2(handle)
+            throw DatabaseError(extendedCode: status, message: message)
+        }
+        self.path = path
+        self.handle = handle
+        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        try execute("PRAGMA journal_mode = WAL")
+        try execute("PRAGMA synchronous = FULL")
+        try execute("PRAGMA secure_delete = ON")
+        try execute("PRAGMA foreign_keys = ON")
+        try execute("PRAGMA trusted_schema = OFF")
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more statements that bind nothing (DDL, pragmas, migrations).
+    public func execute(_ sql: String) throws(DatabaseError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let status = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        guard status == SQLITE_OK else {
+            let message = errorMessage.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(errorMessage)
+            throw DatabaseError(extendedCode: sqlite3_extended_errcode(handle), message: message, sql: Self.summary(of: sql))
+        }
+    }
+
+    /// Runs one statement with arguments and returns how many rows it changed.
+    @discardableResult
+    public func execute(_ sql: String, _ arguments: any SQLBindable...) throws(DatabaseError) -> Int {
+        let statement = try prepare(sql)
+        try statement.bind(arguments)
+        while try statement.step() {}
+        return Int(sqlite3_changes64(handle))
+    }
+
+    /// Runs a query and maps every row.
+    public func query<T>(_ sql: String, _ arguments: any SQLBindable..., map: (Row) throws -> T) throws -> [T] {
+        let statement = try prepare(sql)
+        try statement.bind(arguments)
+        var results: [T] = []
+        while try statement.step() { results.append(try map(Row(statement: statement))) }
+        return results
+    }
+
+    /// Runs a query and maps its first row, if any.
+    public func queryFirst<T>(_ sql: String, _ arguments: any SQLBindable..., map: (Row) throws -> T) throws -> T? {
+        let statement = try prepare(sql)
+        try statement.bind(arguments)
+        guard try statement.step() else { return nil }
+        return try map(Row(statement: statement))
+    }
+
+    /// Compiles one statement.
+    public func prepare(_ sql: String) throws(DatabaseError) -> Statement {
+        var pointer: OpaquePointer?
+        let status = sqlite3_prepare_v3(handle, sql, -1, 0, &pointer, nil)
+        guard status == SQLITE_OK, let pointer else { throw error(sql: sql) }
+        return Statement(pointer: pointer, database: self, sql: sql)
+    }
+
+    /// Runs `body` in a transaction (`BEGIN IMMEDIATE` so writers queue on the lock up front,
+    /// not at their first write); commits if it returns, rolls back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Copies the WAL into the database and truncates it to zero bytes.
+    public func checkpointAndTruncateWAL() throws(DatabaseError) {
+        try execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    /// The row id of the last insert on this connection.
+    public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    func error(sql: String?) -> DatabaseError {
+        DatabaseError(
+            extendedCode: sqlite3_extended_errcode(handle),
+            message: String(cString: sqlite3_errmsg(handle)),
+            sql: sql.map(Self.summary(of:))
+        )
+    }
+
+    /// The first line of a statement, enough to find it in the code, short enough for a log line.
+    private static func summary(of sql: String) -> String {
+        let firstLine = sql.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? sql
+        return firstLine.count > 120 ? String(firstLine.prefix(120)) + "…" : firstLine
+    }
+}

@@ -1,0 +1,34 @@
+/// Owns one SQLite connection on a dedicated thread.
+///
+/// Callers pass a closure in and get a `Sendable` value back (`write { db in … }`),
+/// so the connection never leaves the thread that owns it.
+public actor DatabaseActor {
+    private let executor: DedicatedThreadExecutor
+    private let database: Database
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
+    /// Opens the database at `path`, then applies `migrations` that are not applied yet.
+    public init(path: String, migrations: MigrationSet) throws {
+        let database = try Database(path: path)
+        try migrations.apply(to: database)
+        self.database = database
+        self.executor = DedicatedThreadExecutor(name: "sqlite \(migrations.name)")
+    }
+
+    /// Runs `body` in an immediate transaction; commits when it returns.
+    @discardableResult
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try database.transaction { try body(database) }
+    }
+
+    /// Runs `body` with the connection, outside any explicit transaction.
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try body(database)
+    }
+
+    /// Stops the connection's thread once queued work is done.
+    public func close() {
+        executor.shutdown()
+    }
+}

@@ -1,0 +1,35 @@
+import CSQLite
+
+/// A SQLite failure: the extended result code, SQLite's message and the statement's SQL.
+///
+/// The SQL is iolog's own text with `?` placeholders; bound values (which may be
+/// ciphertext or identifiers) are never part of it.
+public struct DatabaseError: Error, Sendable, CustomStringConvertible {
+    /// SQLite's extended result code, e.g. 2067 for `SQLITE_CONSTRAINT_UNIQUE`.
+    public let extendedCode: Int32
+    /// SQLite's message for the failure.
+    public let message: String
+    /// The statement that failed, if any.
+    public let sql: String?
+
+    /// The primary result code (`extendedCode & 0xff`).
+    public var primaryCode: Int32 { extendedCode & 0xff }
+
+    /// True for `SQLITE_BUSY` and `SQLITE_LOCKED`, which a retry may cure.
+    public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
+
+    /// True when a constraint (unique, foreign key, check) refused the change.
+    public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
+
+    public init(extendedCode: Int32, message: String, sql: String? = nil) {
+        self.extendedCode = extendedCode
+        self.message = message
+        self.sql = sql
+    }
+
+    public var description: String {
+        var text = "SQLite error \(extendedCode): \(message)"
+        if let sql { text += " (in \(sql))" }
+        return text
+    }
+}

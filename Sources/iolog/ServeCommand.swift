@@ -1,0 +1,106 @@
+import ArgumentParser
+import Foundation
+import IOLogCore
+import IOLogServer
+import Logging
+
+/// `iolog serve`
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the HTTP service on the data folder.",
+        discussion: """
+            The master key comes from --master-key-file (one line of base64, mode 0600) or from \
+            IOLOG_MASTER_KEY (base64). With --dev and neither, a development key is created in the \
+            data folder, together with a demo organization and tokens to try the service with.
+            """
+    )
+
+    @OptionGroup var data: DataOptions
+    @Option(help: "Address to listen on.") var host = "127.0.0.1"
+    @Option(help: "Port to listen on.") var port = 8080
+    @Flag(help: "Development mode: create a key, a demo organization and tokens. Not for production.")
+    var dev = false
+    @Option(help: "File holding the master key as one line of base64; must not be readable by group or others.")
+    var masterKeyFile: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+    }
+
+    func run() async throws {
+        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let folder = data.folder
+        try folder.create()
+        let masterKey = try resolveMasterKey(folder: folder)
+        let arguments = ServeArguments(hostname: host, port: port, dataFolder: folder, masterKey: masterKey)
+        let app = try await buildApplication(arguments)
+        if dev { try await printDevelopmentBanner(folder: folder) }
+        try await app.runService()
+    }
+
+    /// --master-key-file, else IOLOG_MASTER_KEY, else (only with --dev) the folder's development key.
+    private func resolveMasterKey(folder: DataFolder) throws -> MasterKey {
+        let fromEnvironment = try MasterKey.fromEnvironment()
+        if let masterKeyFile {
+            guard fromEnvironment == nil else {
+                throw IOLogError(.invalidInput, "both --master-key-file and \(MasterKey.environmentVariable) are set; use one")
+            }
+            return try MasterKey.load(file: masterKeyFile)
+        }
+        if let fromEnvironment { return fromEnvironment }
+        guard dev else {
+            throw IOLogError(
+                .invalidInput,
+                "no master key: pass --master-key-file FILE or set \(MasterKey.environmentVariable) (or use --dev to try iolog)")
+        }
+        let path = folder.developmentMasterKeyPath
+        if FileManager.default.fileExists(atPath: path) { return try MasterKey.load(file: path) }
+        let key = try MasterKey.createFile(at: path)
+        warn("created a DEVELOPMENT master key at \(path) (mode 0600). Never use it for real data.")
+        return key
+    }
+
+    private func printDevelopmentBanner(folder: DataFolder) async throws {
+        let tokens = try await folder.openStore().withClose { store in try await DevelopmentSetup(store: store).run() }
+        warn("DEVELOPMENT MODE: the master key lives in the data folder next to the data it protects.")
+        print(
+            """
+
+            iolog is running in development mode on http://\(host):\(port)
+              data folder:    \(folder.path)
+              demo account:   \(DevelopmentSetup.accountID) (I/O logging on), admin user \(DevelopmentSetup.adminUserID)
+              gateway token:  \(tokens.gateway.token)
+              admin token:    \(tokens.admin.token)
+              try:            curl http://\(host):\(port)/healthz
+
+            """)
+        // Standard output may be a pipe or a file; the tokens must reach it before the server blocks.
+        fflush(nil)
+    }
+}
+
+struct ServeArguments: AppArguments {
+    let hostname: String
+    let port: Int
+    let dataFolder: DataFolder
+    let masterKey: MasterKey
+}
+
+/// Writes a warning line to standard error.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("iolog: warning: \(message)\n".utf8))
+}
+
+extension SQLiteStore {
+    /// Runs `body` and closes the store afterwards, also when `body` throws.
+    func withClose<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+import Testing
+@testable import IOLogCore
+
+@Suite("Schema migrations")
+struct MigrationTests {
+    @Test func emptyDatabaseGetsEverySchemaAndRecordsIt() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let database = try Database(path: folder.path + "/log.sqlite")
+        try MigrationSet.log.apply(to: database)
+        #expect(try MigrationSet.log.appliedVersion(of: database) == MigrationSet.log.latestVersion)
+        let tables = try database.query("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") { $0.text(0) }
+        for table in ["accounts", "memberships", "tokens", "generations", "audit_events", "schema_migrations"] {
+            #expect(tables.contains(table), "missing table \(table)")
+        }
+        // Applying again is a no-op.
+        try MigrationSet.log.apply(to: database)
+        #expect(try database.queryFirst("SELECT count(*) FROM schema_migrations") { $0.int64(0) } == Int64(MigrationSet.log.migrations.count))
+    }
+
+    @Test func databaseFromANewerIologIsRefused() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        await store.close()
+        let database = try Database(path: folder.dataFolder.logDatabasePath)
+        try database.execute("INSERT INTO schema_migrations VALUES (9999, 'from the future', 'now')")
+        let error = #expect(throws: IOLogError.self) { try folder.dataFolder.openStore() }
+        #expect(error?.code == .schemaTooNew)
+        #expect(error?.message.contains("9999") == true)
+        #expect(error?.message.contains("newer iolog") == true)
+    }
+
+    @Test func pragmasAreSetForDurabilityAndErasure() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let database = try Database(path: folder.path + "/x.sqlite")
+        #expect(try database.queryFirst("PRAGMA journal_mode") { $0.text(0) } == "wal")
+        #expect(try database.queryFirst("PRAGMA synchronous") { $0.int64(0) } == 2)  // FULL
+        #expect(try database.queryFirst("PRAGMA secure_delete") { $0.int64(0) } == 1)
+        #expect(try database.queryFirst("PRAGMA foreign_keys") { $0.int64(0) } == 1)
+    }
+
+    /// Every `.sql` file in Schema/ must be registered, in order, or it would silently never run.
+    @Test func everySchemaFileIsRegistered() throws {
+        let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Sources/IOLogCore/Schema").standardized.path
+        let files = try FileManager.default.contentsOfDirectory(atPath: schema).filter { $0.hasSuffix(".sql") }.sorted()
+        for set in [MigrationSet.log, MigrationSet.keyring] {
+            let onDisk = files.filter { $0.hasPrefix(set.name + "_") }
+            let expected = set.migrations.map { String(format: "%@_%04d_%@.sql", set.name, $0.version, $0.name) }
+            #expect(onDisk == expected, "\(set.name) migrations on disk and in MigrationSet differ")
+        }
+        #expect(files.allSatisfy { $0.hasPrefix("log_") || $0.hasPrefix("keyring_") })
+    }
+
+    @Test func errorsCarryExtendedCodeAndSQLButNoValues() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let database = try Database(path: folder.path + "/x.sqlite")
+        try database.execute("CREATE TABLE t (x TEXT PRIMARY KEY)")
+        try database.execute("INSERT INTO t VALUES (?)", "secret-value")
+        let error = #expect(throws: DatabaseError.self) { try database.execute("INSERT INTO t VALUES (?)", "secret-value") }
+        #expect(error?.extendedCode == 1555)  // SQLITE_CONSTRAINT_PRIMARYKEY
+        #expect(error?.sql == "INSERT INTO t VALUES (?)")
+        #expect(error?.description.contains("secret-value") == false)
+    }
+
+    @Test func connectionWorkRunsOnItsOwnThread() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let actor = try DatabaseActor(path: folder.path + "/x.sqlite", migrations: .log)
+        let (name, isMain) = try await actor.read { _ in (Thread.current.name, Thread.isMainThread) }
+        #expect(name == "sqlite log")
+        #expect(!isMain)
+        await actor.close()
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Testing
+@testable import IOLogCore
+
+@Suite("Nothing readable at rest")
+struct NoPlaintextAtRestTests {
+    /// Seals marker bodies, stores them, closes everything, then searches every byte of every
+    /// file in the data folder (databases, WAL, SHM) for the markers and for the raw data key.
+    @Test func dataFolderHoldsNoPlaintextBodyOrKey() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = folder.dataFolder
+        let store = try data.openStore()
+        let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
+        _ = try await store.upsertAccount(id: "org_marker", kind: .organization, name: nil, at: Timestamp(micros: 1))
+
+        let markers = ["PROMPT-MARKER-7f3a9c", "COMPLETION-MARKER-51be02", "REASONING-MARKER-c0ffee"]
+        let sealer = try await BodyEnvelope(keyring: keyring).sealer(for: "org_marker")
+        let generation = SealedGeneration(
+            id: "gen-marker", accountID: "org_marker", createdAt: Timestamp(micros: 5), storedAt: Timestamp(micros: 6),
+            model: "m", provider: "p", region: "global",
+            contentMAC: sealer.contentMAC(Array(markers.joined().utf8)),
+            promptSealed: try sealer.seal(Array(markers[0].utf8), generationID: "gen-marker", field: .prompt),
+            completionSealed: try sealer.seal(Array(markers[1].utf8), generationID: "gen-marker", field: .completion),
+            reasoningSealed: try sealer.seal(Array(markers[2].utf8), generationID: "gen-marker", field: .reasoning))
+        try await store.insertGeneration(generation)
+        let dataKey = try await keyring.currentKey(for: "org_marker").key.withUnsafeBytes { Array($0) }
+
+        // Still readable through the envelope…
+        let stored = try #require(try await store.generation(id: "gen-marker"))
+        let opened = try await BodyEnvelope(keyring: keyring).open(
+            stored.completionSealed, accountID: "org_marker", generationID: "gen-marker", field: .completion)
+        #expect(String(decoding: opened, as: UTF8.self) == markers[1])
+        await store.close()
+        await keyring.close()
+
+        // …but not in any file.
+        let files = try folder.allFiles()
+        #expect(files.contains { $0.path.hasSuffix("iolog.sqlite") })
+        #expect(files.contains { $0.path.hasSuffix("keyring.sqlite") })
+        for file in files {
+            for marker in markers {
+                #expect(!file.bytes.contains(subsequence: Array(marker.utf8)), "\(marker) in \(file.path)")
+            }
+            #expect(!file.bytes.contains(subsequence: dataKey), "raw data key in \(file.path)")
+        }
+    }
+}

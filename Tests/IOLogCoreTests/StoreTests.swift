@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import IOLogCore
+
+@Suite("SQLite store")
+struct StoreTests {
+    @Test func accountsKeepTheirLoggingSettingOnUpsert() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        let created = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", at: Timestamp(micros: 1))
+        #expect(created.ioLogging == IOLoggingSetting(enabled: false, enabledAt: nil))
+        let on = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 100))
+        #expect(on == IOLoggingSetting(enabled: true, enabledAt: Timestamp(micros: 100)))
+        // Enabling again keeps the original moment; disabling then enabling moves it.
+        #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 200)).enabledAt?.micros == 100)
+        let off = try await store.setIOLogging(accountID: "org_acme", enabled: false, at: Timestamp(micros: 300))
+        #expect(off.enabled == false)
+        #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 400)).enabledAt?.micros == 400)
+        let renamed = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme Inc", at: Timestamp(micros: 500))
+        #expect(renamed.name == "Acme Inc")
+        #expect(renamed.ioLogging.enabled)
+        await #expect(throws: IOLogError.self) { try await store.setIOLogging(accountID: "nope", enabled: true, at: Timestamp(micros: 1)) }
+        await store.close()
+    }
+
+    @Test func membershipsNeedAnAccount() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        let error = await #expect(throws: IOLogError.self) {
+            try await store.setMembership(accountID: "ghost", userID: "u", role: .admin, at: Timestamp(micros: 1))
+        }
+        #expect(error?.code == .notFound)
+        _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
+        try await store.setMembership(accountID: "acct", userID: "u", role: .member, at: Timestamp(micros: 2))
+        #expect(try await store.role(accountID: "acct", userID: "u") == .member)
+        try await store.setMembership(accountID: "acct", userID: "u", role: .admin, at: Timestamp(micros: 3))
+        #expect(try await store.role(accountID: "acct", userID: "u") == .admin)
+        #expect(try await store.removeMembership(accountID: "acct", userID: "u"))
+        #expect(try await store.removeMembership(accountID: "acct", userID: "u") == false)
+        #expect(try await store.role(accountID: "acct", userID: "u") == nil)
+        await store.close()
+    }
+
+    @Test func generationsRoundTripAndIdsAreUnique() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
+        let generation = SealedGeneration(
+            id: "gen-1", accountID: "acct", createdAt: Timestamp(micros: 10), storedAt: Timestamp(micros: 11),
+            userID: "u", model: "openai/gpt-4o", provider: "OpenAI", region: "global", promptTokens: 12,
+            completionTokens: 3, costUSD: 0.0041, latencyMilliseconds: 812, finishReason: "stop", streamed: true,
+            contentMAC: [UInt8](repeating: 1, count: 32), promptSealed: [1, 2, 3], completionSealed: [4, 5],
+            reasoningSealed: nil)
+        try await store.insertGeneration(generation)
+        #expect(try await store.generation(id: "gen-1") == generation)
+        let error = await #expect(throws: IOLogError.self) { try await store.insertGeneration(generation) }
+        #expect(error?.code == .conflict)
+        #expect(try await store.generation(id: "gen-2") == nil)
+        await store.close()
+    }
+
+    @Test func databaseFilesArePrivate() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let data = DataFolder(path: folder.path + "/data")
+        let store = try data.openStore()
+        let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
+        _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
+        _ = try await keyring.currentKey(for: "acct")
+        let folderMode = try FileManager.default.attributesOfItem(atPath: data.path)[.posixPermissions] as? Int
+        #expect(folderMode == 0o700)
+        for name in try FileManager.default.contentsOfDirectory(atPath: data.path) {
+            let mode = try FileManager.default.attributesOfItem(atPath: data.path + "/" + name)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "\(name) has mode \(String(mode ?? 0, radix: 8))")
+        }
+        await store.close()
+        await keyring.close()
+    }
+}

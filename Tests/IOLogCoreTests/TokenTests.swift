@@ -1,0 +1,63 @@
+import Testing
+@testable import IOLogCore
+
+@Suite("Tokens")
+struct TokenTests {
+    @Test func tokensAuthenticateAsTheirKind() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        let service = TokenService(store: store)
+        let gateway = try await service.create(kind: .gateway)
+        let platform = try await service.create(kind: .platform)
+        let user = try await service.create(kind: .user, userID: "user_42", label: "laptop")
+        #expect(gateway.token.hasPrefix("iolog_gw-"))
+        #expect(try await service.authenticate(gateway.token) == .gateway(tokenID: gateway.record.id))
+        #expect(try await service.authenticate(platform.token) == .platform(tokenID: platform.record.id))
+        #expect(try await service.authenticate(user.token) == .user(tokenID: user.record.id, userID: "user_42"))
+        await store.close()
+    }
+
+    @Test func wrongMalformedAndRevokedTokensAreRejected() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        let service = TokenService(store: store)
+        let issued = try await service.create(kind: .gateway)
+        var wrongSecret = issued.token
+        wrongSecret.removeLast()
+        wrongSecret.append(issued.token.last == "0" ? "1" : "0")
+        for presented in [wrongSecret, "", "Bearer x", "iolog_", "iolog_gw-1_2", issued.token + "0", "iolog_nope_" + String(repeating: "a", count: 64)] {
+            #expect(try await service.authenticate(presented) == nil, "accepted \(presented)")
+        }
+        try await service.revoke(id: issued.record.id)
+        #expect(try await service.authenticate(issued.token) == nil)
+        let again = await #expect(throws: IOLogError.self) { try await service.revoke(id: issued.record.id) }
+        #expect(again?.code == .notFound)
+        #expect(try await store.tokens().first?.revokedAt != nil)
+        await store.close()
+    }
+
+    @Test func onlyUserTokensHaveUsers() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        let service = TokenService(store: store)
+        await #expect(throws: IOLogError.self) { try await service.create(kind: .user) }
+        await #expect(throws: IOLogError.self) { try await service.create(kind: .gateway, userID: "u") }
+        await #expect(throws: IOLogError.self) { try await service.create(kind: .user, userID: "bad id") }
+        await store.close()
+    }
+
+    @Test func onlyTheSecretsDigestIsStored() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        let issued = try await TokenService(store: store).create(kind: .platform)
+        await store.close()
+        let secret = Array(issued.token.split(separator: "_").last!.utf8)
+        for file in try folder.allFiles() {
+            #expect(!file.bytes.contains(subsequence: secret), "token secret found in \(file.path)")
+        }
+    }
+}

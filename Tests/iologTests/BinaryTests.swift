@@ -1,0 +1,103 @@
+import Foundation
+import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+@Suite("The iolog binary, end to end")
+struct BinaryTests {
+    @Test("every command has help", arguments: [
+        [], ["serve"], ["accounts"], ["accounts", "upsert"], ["members"], ["members", "set"], ["members", "remove"],
+        ["tokens"], ["tokens", "create"], ["tokens", "list"], ["tokens", "revoke"],
+    ])
+    func helpExplainsEveryCommand(command: [String]) throws {
+        let run = try runBinary(command + ["--help"])
+        #expect(run.status == 0)
+        #expect(run.standardOutput.contains("USAGE:"))
+        #expect(run.standardOutput.contains("OVERVIEW:") || command.isEmpty == false)
+    }
+
+    @Test func tokensCreatePrintsOnlyTheToken() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let run = try runBinary(["tokens", "create", "--platform", "--data-dir", scratch.dataDir])
+        #expect(run.status == 0)
+        let lines = run.standardOutput.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("iolog_pf-") == true)
+        let list = try runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
+        #expect(list.standardOutput.contains("platform"))
+        #expect(!list.standardOutput.contains(String(lines[0].split(separator: "_").last!)))
+    }
+
+    @Test func refusalsAreOneLineOnStandardError() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let run = try runBinary(["members", "set", "ghost", "u", "--role", "admin", "--data-dir", scratch.dataDir])
+        #expect(run.status == 1)
+        #expect(run.standardOutput.isEmpty)
+        #expect(run.standardError.split(separator: "\n").count == 1)
+        #expect(run.standardError.contains("no account ghost"))
+    }
+
+    @Test("serve refuses a key file that group or others can read", arguments: [0o644, 0o640, 0o604])
+    func serveRefusesExposedKeyFile(mode: Int) throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let keyPath = scratch.path + "/master.key"
+        #expect(FileManager.default.createFile(atPath: keyPath, contents: Data((Data(repeating: 9, count: 32).base64EncodedString() + "\n").utf8)))
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: keyPath)
+        let run = try runBinary(["serve", "--master-key-file", keyPath, "--data-dir", scratch.dataDir, "--port", "0"])
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("accessible by group or others"))
+        #expect(!run.standardError.contains(Data(repeating: 9, count: 32).base64EncodedString()))
+    }
+
+    @Test func serveWithoutAKeyExplainsWhatToDo() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let run = try runBinary(["serve", "--data-dir", scratch.dataDir, "--port", "0"])
+        #expect(run.status == 1)
+        #expect(run.standardError.contains("--master-key-file"))
+        #expect(run.standardError.contains("IOLOG_MASTER_KEY"))
+    }
+
+    @Test func serveDevCreatesKeyAndTokensAndAnswers() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let port = Int.random(in: 20_000...60_000)
+        let outputPath = scratch.path + "/stdout"
+        #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
+        let process = Process()
+        process.executableURL = try iologBinary()
+        process.arguments = ["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)]
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+
+        var healthy = false
+        for _ in 0..<100 where !healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            if let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!) {
+                healthy = (response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: data, as: UTF8.self).contains("ok")
+            }
+        }
+        #expect(healthy)
+        let printed = try String(contentsOfFile: outputPath, encoding: .utf8)
+        #expect(printed.contains("gateway token:  iolog_gw-"))
+        #expect(printed.contains("admin token:    iolog_usr-"))
+        let keyMode = try FileManager.default.attributesOfItem(atPath: scratch.dataDir + "/master.key")[.posixPermissions] as? Int
+        #expect(keyMode == 0o600)
+
+        // Tokens printed by --dev work for the CLI's view of the same folder while serve runs.
+        let list = try runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
+        #expect(list.status == 0)
+        #expect(list.standardOutput.contains("demo-admin"))
+
+        process.terminate()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+    }
+}
