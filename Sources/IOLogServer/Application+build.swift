@@ -4,7 +4,10 @@ import Logging
 
 /// Builds the whole service: storage, keyring, routes. Used by `iolog serve` and by the tests,
 /// so the tests exercise the real wiring.
-public func buildApplication(_ arguments: some AppArguments, logger: Logger = Logger(label: "iolog"))
+public func buildApplication(
+    _ arguments: some AppArguments,
+    logger: Logger = Logger(label: "iolog")
+)
     async throws -> some ApplicationProtocol
 {
     let store = try arguments.dataFolder.openStore()

@@ -12,7 +12,8 @@ struct Accounts: AsyncParsableCommand {
     /// `iolog accounts upsert ACCOUNT --kind personal|organization [--name NAME]`
     struct Upsert: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create an account, or update its kind and name. Its logging setting is kept.")
+            abstract: "Create an account, or update its kind and name. Its logging setting is kept."
+        )
 
         @OptionGroup var data: DataOptions
         @Argument(help: "Account id.") var account: String

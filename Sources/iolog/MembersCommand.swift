@@ -12,7 +12,8 @@ struct Members: AsyncParsableCommand {
     /// `iolog members set ACCOUNT USER --role admin|member`
     struct Set: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make USER an admin or a member of ACCOUNT. Only admins can read logs.")
+            abstract: "Make USER an admin or a member of ACCOUNT. Only admins can read logs."
+        )
 
         @OptionGroup var data: DataOptions
         @Argument(help: "Account id.") var account: String
@@ -35,7 +36,8 @@ struct Members: AsyncParsableCommand {
     /// `iolog members remove ACCOUNT USER`
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove USER from ACCOUNT; effective at once, also for a running server.")
+            abstract: "Remove USER from ACCOUNT; effective at once, also for a running server."
+        )
 
         @OptionGroup var data: DataOptions
         @Argument(help: "Account id.") var account: String

@@ -51,7 +51,8 @@ struct Serve: AsyncParsableCommand {
         guard dev else {
             throw IOLogError(
                 .invalidInput,
-                "no master key: pass --master-key-file FILE or set \(MasterKey.environmentVariable) (or use --dev to try iolog)")
+                "no master key: pass --master-key-file FILE or set \(MasterKey.environmentVariable) (or use --dev to try iolog)"
+            )
         }
         let path = folder.developmentMasterKeyPath
         if FileManager.default.fileExists(atPath: path) { return try MasterKey.load(file: path) }
@@ -73,7 +74,8 @@ struct Serve: AsyncParsableCommand {
               admin token:    \(tokens.admin.token)
               try:            curl http://\(host):\(port)/healthz
 
-            """)
+            """
+        )
         // Standard output may be a pipe or a file; the tokens must reach it before the server blocks.
         fflush(nil)
     }

@@ -12,7 +12,8 @@ struct Tokens: AsyncParsableCommand {
     /// `iolog tokens create --gateway | --platform | --user USER`
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Create a token and print it (only the token, on standard output). It is shown once.")
+            abstract: "Create a token and print it (only the token, on standard output). It is shown once."
+        )
 
         @OptionGroup var data: DataOptions
         @Flag(help: "A token the gateway uses to post generations.") var gateway = false
@@ -60,7 +61,8 @@ struct Tokens: AsyncParsableCommand {
     /// `iolog tokens revoke TOKEN_ID`
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Revoke a token by its id; refused at once, also by a running server.")
+            abstract: "Revoke a token by its id; refused at once, also by a running server."
+        )
 
         @OptionGroup var data: DataOptions
         @Argument(help: "The token id shown by 'tokens list' (not the secret).") var tokenID: String

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import IOLogCore
 
 @Suite("AES-256-GCM through OpenSSL")
@@ -18,38 +19,56 @@ struct AESGCMTests {
 
     static let vectors: [Vector] = [
         Vector(
-            name: "test case 13", key: String(repeating: "0", count: 64), nonce: String(repeating: "0", count: 24),
-            plaintext: "", aad: "", ciphertext: "", tag: "530f8afbc74536b9a963b4f1c4cb738b"),
+            name: "test case 13",
+            key: String(repeating: "0", count: 64),
+            nonce: String(repeating: "0", count: 24),
+            plaintext: "",
+            aad: "",
+            ciphertext: "",
+            tag: "530f8afbc74536b9a963b4f1c4cb738b"
+        ),
         Vector(
-            name: "test case 14", key: String(repeating: "0", count: 64), nonce: String(repeating: "0", count: 24),
-            plaintext: String(repeating: "0", count: 32), aad: "", ciphertext: "cea7403d4d606b6e074ec5d3baf39d18",
-            tag: "d0d1c8a799996bf0265b98b5d48ab919"),
+            name: "test case 14",
+            key: String(repeating: "0", count: 64),
+            nonce: String(repeating: "0", count: 24),
+            plaintext: String(repeating: "0", count: 32),
+            aad: "",
+            ciphertext: "cea7403d4d606b6e074ec5d3baf39d18",
+            tag: "d0d1c8a799996bf0265b98b5d48ab919"
+        ),
         Vector(
-            name: "test case 15", key: "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+            name: "test case 15",
+            key: "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
             nonce: "cafebabefacedbaddecaf888",
             plaintext:
                 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b391aafd255",
             aad: "",
             ciphertext:
                 "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662898015ad",
-            tag: "b094dac5d93471bdec1a502270e3cc6c"),
+            tag: "b094dac5d93471bdec1a502270e3cc6c"
+        ),
         Vector(
-            name: "test case 16", key: "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
+            name: "test case 16",
+            key: "feffe9928665731c6d6a8f9467308308feffe9928665731c6d6a8f9467308308",
             nonce: "cafebabefacedbaddecaf888",
             plaintext:
                 "d9313225f88406e5a55909c5aff5269a86a7a9531534f7da2e4c303d8a318a721c3c0c95956809532fcf0e2449a6b525b16aedf5aa0de657ba637b39",
             aad: "feedfacedeadbeeffeedfacedeadbeefabaddad2",
             ciphertext:
                 "522dc1f099567d07f47f37a32a84427d643a8cdcbfe5c0c97598a2bd2555d1aa8cb08e48590dbb3da7b08b1056828838c5f61e6393ba7a0abcc9f662",
-            tag: "76fc6ece0f4e1768cddf8853bb2d551b"),
+            tag: "76fc6ece0f4e1768cddf8853bb2d551b"
+        ),
     ]
 
     @Test("published vectors seal and open", arguments: vectors)
     func publishedVector(_ vector: Vector) throws {
         let key = try SymmetricKey(bytes: [UInt8](hex: vector.key))
         let box = try AESGCM.seal(
-            [UInt8](hex: vector.plaintext), using: key, nonce: [UInt8](hex: vector.nonce),
-            authenticating: [UInt8](hex: vector.aad))
+            [UInt8](hex: vector.plaintext),
+            using: key,
+            nonce: [UInt8](hex: vector.nonce),
+            authenticating: [UInt8](hex: vector.aad)
+        )
         #expect(box.ciphertext == [UInt8](hex: vector.ciphertext))
         #expect(box.tag == [UInt8](hex: vector.tag))
         let opened = try AESGCM.open(box, using: key, authenticating: [UInt8](hex: vector.aad))
@@ -113,6 +132,7 @@ struct AESGCMTests {
         let key = try! SymmetricKey(bytes: Array(0..<32))
         #expect(
             hex(Digest.hmacSHA256(key: key, Array("what do ya want for nothing?".utf8)))
-                == "099805f4ac310786968565c098db515cc50862b420ae31e20238312344bed36a")
+                == "099805f4ac310786968565c098db515cc50862b420ae31e20238312344bed36a"
+        )
     }
 }

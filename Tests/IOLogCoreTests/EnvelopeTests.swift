@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import IOLogCore
 
 @Suite("Envelope encryption: master key, keyring, bodies")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import IOLogCore
 
 @Suite("Master key loading")
@@ -32,9 +33,12 @@ struct MasterKeyTests {
         #expect(error?.message.contains(validKey) == false)
     }
 
-    @Test("malformed contents are refused without echoing them", arguments: [
-        "not base64!!", Data(repeating: 1, count: 16).base64EncodedString(), "", "AAAA\nAAAA",
-    ])
+    @Test(
+        "malformed contents are refused without echoing them",
+        arguments: [
+            "not base64!!", Data(repeating: 1, count: 16).base64EncodedString(), "", "AAAA\nAAAA",
+        ]
+    )
     func malformedContentsAreRefused(contents: String) throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import IOLogCore
 
 @Suite("Nothing readable at rest")
@@ -17,19 +18,29 @@ struct NoPlaintextAtRestTests {
         let markers = ["PROMPT-MARKER-7f3a9c", "COMPLETION-MARKER-51be02", "REASONING-MARKER-c0ffee"]
         let sealer = try await BodyEnvelope(keyring: keyring).sealer(for: "org_marker")
         let generation = SealedGeneration(
-            id: "gen-marker", accountID: "org_marker", createdAt: Timestamp(micros: 5), storedAt: Timestamp(micros: 6),
-            model: "m", provider: "p", region: "global",
+            id: "gen-marker",
+            accountID: "org_marker",
+            createdAt: Timestamp(micros: 5),
+            storedAt: Timestamp(micros: 6),
+            model: "m",
+            provider: "p",
+            region: "global",
             contentMAC: sealer.contentMAC(Array(markers.joined().utf8)),
             promptSealed: try sealer.seal(Array(markers[0].utf8), generationID: "gen-marker", field: .prompt),
             completionSealed: try sealer.seal(Array(markers[1].utf8), generationID: "gen-marker", field: .completion),
-            reasoningSealed: try sealer.seal(Array(markers[2].utf8), generationID: "gen-marker", field: .reasoning))
+            reasoningSealed: try sealer.seal(Array(markers[2].utf8), generationID: "gen-marker", field: .reasoning)
+        )
         try await store.insertGeneration(generation)
         let dataKey = try await keyring.currentKey(for: "org_marker").key.withUnsafeBytes { Array($0) }
 
         // Still readable through the envelope…
         let stored = try #require(try await store.generation(id: "gen-marker"))
         let opened = try await BodyEnvelope(keyring: keyring).open(
-            stored.completionSealed, accountID: "org_marker", generationID: "gen-marker", field: .completion)
+            stored.completionSealed,
+            accountID: "org_marker",
+            generationID: "gen-marker",
+            field: .completion
+        )
         #expect(String(decoding: opened, as: UTF8.self) == markers[1])
         await store.close()
         await keyring.close()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import IOLogCore
 
 @Suite("SQLite store")
@@ -49,11 +50,25 @@ struct StoreTests {
         let store = try folder.dataFolder.openStore()
         _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
         let generation = SealedGeneration(
-            id: "gen-1", accountID: "acct", createdAt: Timestamp(micros: 10), storedAt: Timestamp(micros: 11),
-            userID: "u", model: "openai/gpt-4o", provider: "OpenAI", region: "global", promptTokens: 12,
-            completionTokens: 3, costUSD: 0.0041, latencyMilliseconds: 812, finishReason: "stop", streamed: true,
-            contentMAC: [UInt8](repeating: 1, count: 32), promptSealed: [1, 2, 3], completionSealed: [4, 5],
-            reasoningSealed: nil)
+            id: "gen-1",
+            accountID: "acct",
+            createdAt: Timestamp(micros: 10),
+            storedAt: Timestamp(micros: 11),
+            userID: "u",
+            model: "openai/gpt-4o",
+            provider: "OpenAI",
+            region: "global",
+            promptTokens: 12,
+            completionTokens: 3,
+            costUSD: 0.0041,
+            latencyMilliseconds: 812,
+            finishReason: "stop",
+            streamed: true,
+            contentMAC: [UInt8](repeating: 1, count: 32),
+            promptSealed: [1, 2, 3],
+            completionSealed: [4, 5],
+            reasoningSealed: nil
+        )
         try await store.insertGeneration(generation)
         #expect(try await store.generation(id: "gen-1") == generation)
         let error = await #expect(throws: IOLogError.self) { try await store.insertGeneration(generation) }

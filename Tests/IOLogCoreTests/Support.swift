@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import IOLogCore
 
 /// A fresh folder under the system temp dir, removed by `remove()`.

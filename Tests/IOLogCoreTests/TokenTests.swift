@@ -1,4 +1,5 @@
 import Testing
+
 @testable import IOLogCore
 
 @Suite("Tokens")
@@ -27,7 +28,9 @@ struct TokenTests {
         var wrongSecret = issued.token
         wrongSecret.removeLast()
         wrongSecret.append(issued.token.last == "0" ? "1" : "0")
-        for presented in [wrongSecret, "", "Bearer x", "iolog_", "iolog_gw-1_2", issued.token + "0", "iolog_nope_" + String(repeating: "a", count: 64)] {
+        for presented in [
+            wrongSecret, "", "Bearer x", "iolog_", "iolog_gw-1_2", issued.token + "0", "iolog_nope_" + String(repeating: "a", count: 64),
+        ] {
             #expect(try await service.authenticate(presented) == nil, "accepted \(presented)")
         }
         try await service.revoke(id: issued.record.id)

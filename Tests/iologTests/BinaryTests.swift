@@ -2,15 +2,18 @@ import Foundation
 import Testing
 
 #if canImport(FoundationNetworking)
-    import FoundationNetworking
+import FoundationNetworking
 #endif
 
 @Suite("The iolog binary, end to end")
 struct BinaryTests {
-    @Test("every command has help", arguments: [
-        [], ["serve"], ["accounts"], ["accounts", "upsert"], ["members"], ["members", "set"], ["members", "remove"],
-        ["tokens"], ["tokens", "create"], ["tokens", "list"], ["tokens", "revoke"],
-    ])
+    @Test(
+        "every command has help",
+        arguments: [
+            [], ["serve"], ["accounts"], ["accounts", "upsert"], ["members"], ["members", "set"], ["members", "remove"],
+            ["tokens"], ["tokens", "create"], ["tokens", "list"], ["tokens", "revoke"],
+        ]
+    )
     func helpExplainsEveryCommand(command: [String]) throws {
         let run = try runBinary(command + ["--help"])
         #expect(run.status == 0)

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import IOLogCore
 import Testing
+
 @testable import iolog
 
 @Suite("iolog commands")
@@ -34,28 +35,34 @@ struct CommandTests {
         await reopened.close()
     }
 
-    @Test("bad usage exits 64", arguments: [
-        ["accounts", "upsert", "bad id!", "--kind", "personal"],
-        ["accounts", "upsert", "acct", "--kind", "company"],
-        ["accounts", "upsert", "acct"],
-        ["members", "set", "acct", "u", "--role", "owner"],
-        ["tokens", "create"],
-        ["tokens", "create", "--gateway", "--platform"],
-        ["tokens", "create", "--user", "not valid"],
-        ["serve", "--port", "70000"],
-        ["no-such-command"],
-    ])
+    @Test(
+        "bad usage exits 64",
+        arguments: [
+            ["accounts", "upsert", "bad id!", "--kind", "personal"],
+            ["accounts", "upsert", "acct", "--kind", "company"],
+            ["accounts", "upsert", "acct"],
+            ["members", "set", "acct", "u", "--role", "owner"],
+            ["tokens", "create"],
+            ["tokens", "create", "--gateway", "--platform"],
+            ["tokens", "create", "--user", "not valid"],
+            ["serve", "--port", "70000"],
+            ["no-such-command"],
+        ]
+    )
     func badUsageExits64(arguments: [String]) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         #expect(await exitCodeInProcess(arguments + ["--data-dir", scratch.dataDir]) == 64)
     }
 
-    @Test("refused actions exit 1", arguments: [
-        ["members", "set", "ghost", "u", "--role", "admin"],
-        ["members", "remove", "ghost", "u"],
-        ["tokens", "revoke", "gw-0000000000000000"],
-    ])
+    @Test(
+        "refused actions exit 1",
+        arguments: [
+            ["members", "set", "ghost", "u", "--role", "admin"],
+            ["members", "remove", "ghost", "u"],
+            ["tokens", "revoke", "gw-0000000000000000"],
+        ]
+    )
     func refusedActionsExit1(arguments: [String]) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+
 @testable import iolog
 
 /// A fresh folder, removed by `remove()`.
@@ -73,5 +74,6 @@ func runBinary(_ arguments: [String], environment: [String: String] = [:]) throw
     return BinaryRun(
         status: process.terminationStatus,
         standardOutput: String(decoding: outputData, as: UTF8.self),
-        standardError: String(decoding: errorData, as: UTF8.self))
+        standardError: String(decoding: errorData, as: UTF8.self)
+    )
 }

@@ -39,7 +39,11 @@ public struct BodyEnvelope: Sendable {
         public func seal(_ plaintext: [UInt8], generationID: String, field: BodyField) throws -> [UInt8] {
             let header = BodyEnvelope.header(keyVersion: dataKey.version)
             let aad = BodyEnvelope.associatedData(
-                header: header, accountID: dataKey.accountID, generationID: generationID, field: field)
+                header: header,
+                accountID: dataKey.accountID,
+                generationID: generationID,
+                field: field
+            )
             return header + (try AESGCM.seal(plaintext, using: dataKey.key, authenticating: aad).combined)
         }
 
@@ -69,7 +73,8 @@ public struct BodyEnvelope: Sendable {
             return try AESGCM.open(box, using: key, authenticating: aad)
         } catch {
             throw IOLogError.corrupted(
-                "the \(field.rawValue) of generation \(generationID) does not decrypt (tampered, moved or wrong key)")
+                "the \(field.rawValue) of generation \(generationID) does not decrypt (tampered, moved or wrong key)"
+            )
         }
     }
 

@@ -33,7 +33,10 @@ public final class DataKeyring: Sendable {
             }
             let sealed = try AESGCM.seal(Self.checkPlaintext, using: key, authenticating: checkAAD).combined
             try db.execute(
-                "INSERT INTO master_key_check (id, sealed, created_at) VALUES (1, ?, ?)", sealed, Clock.system.nowMicros())
+                "INSERT INTO master_key_check (id, sealed, created_at) VALUES (1, ?, ?)",
+                sealed,
+                Clock.system.nowMicros()
+            )
             return sealed
         }
         do {
@@ -60,7 +63,10 @@ public final class DataKeyring: Sendable {
             let wrapped = try Self.wrap(fresh, accountID: accountID, version: 1, master: master)
             try db.execute(
                 "INSERT INTO data_keys (account_id, version, wrapped, created_at) VALUES (?, 1, ?, ?)",
-                accountID, wrapped, Clock.system.nowMicros())
+                accountID,
+                wrapped,
+                Clock.system.nowMicros()
+            )
             return (1, wrapped)
         }
         return DataKey(accountID: accountID, version: version, key: try unwrap(wrapped, accountID: accountID, version: version))
@@ -70,8 +76,11 @@ public final class DataKeyring: Sendable {
     public func key(for accountID: String, version: UInt32) async throws -> SymmetricKey {
         let wrapped = try await database.read { db in
             try db.queryFirst(
-                "SELECT wrapped FROM data_keys WHERE account_id = ? AND version = ?", accountID, Int64(version),
-                map: { $0.blob(0) })
+                "SELECT wrapped FROM data_keys WHERE account_id = ? AND version = ?",
+                accountID,
+                Int64(version),
+                map: { $0.blob(0) }
+            )
         }
         guard let wrapped else {
             throw IOLogError.keyUnavailable("no data key \(version) for account \(accountID) (destroyed or never created)")

@@ -38,8 +38,13 @@ extension Digest {
             input.withUnsafeBufferPointer { inputBuffer in
                 output.withUnsafeMutableBufferPointer { outputBuffer in
                     HMAC(
-                        EVP_sha256(), keyBytes.baseAddress, Int32(keyBytes.count),
-                        inputBuffer.baseAddress, inputBuffer.count, outputBuffer.baseAddress, &length
+                        EVP_sha256(),
+                        keyBytes.baseAddress,
+                        Int32(keyBytes.count),
+                        inputBuffer.baseAddress,
+                        inputBuffer.count,
+                        outputBuffer.baseAddress,
+                        &length
                     )
                 }
             }

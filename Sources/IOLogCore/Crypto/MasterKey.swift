@@ -48,7 +48,9 @@ public struct MasterKey: Sendable {
     }
 
     /// Reads the key from `IOLOG_MASTER_KEY`, if set.
-    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment)
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    )
         throws(IOLogError) -> MasterKey?
     {
         guard let value = environment[environmentVariable] else { return nil }

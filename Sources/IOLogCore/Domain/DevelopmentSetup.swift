@@ -22,7 +22,11 @@ public struct DevelopmentSetup: Sendable {
     public func run() async throws -> Tokens {
         let now = Timestamp(micros: clock.nowMicros())
         let account = try await store.upsertAccount(
-            id: Self.accountID, kind: .organization, name: "Demo Organization", at: now)
+            id: Self.accountID,
+            kind: .organization,
+            name: "Demo Organization",
+            at: now
+        )
         if !account.ioLogging.enabled {
             _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: now)
         }
@@ -30,6 +34,7 @@ public struct DevelopmentSetup: Sendable {
         let tokens = TokenService(store: store, clock: clock)
         return Tokens(
             gateway: try await tokens.create(kind: .gateway, label: "serve --dev"),
-            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev"))
+            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev")
+        )
     }
 }

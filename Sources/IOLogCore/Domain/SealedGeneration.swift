@@ -22,11 +22,25 @@ public struct SealedGeneration: Sendable, Equatable {
     public var reasoningSealed: [UInt8]?
 
     public init(
-        id: String, accountID: String, createdAt: Timestamp, storedAt: Timestamp, userID: String? = nil,
-        apiKeyID: String? = nil, model: String, provider: String, region: String, promptTokens: Int64? = nil,
-        completionTokens: Int64? = nil, costUSD: Double? = nil, latencyMilliseconds: Int64? = nil,
-        finishReason: String? = nil, streamed: Bool? = nil, contentMAC: [UInt8], promptSealed: [UInt8],
-        completionSealed: [UInt8], reasoningSealed: [UInt8]? = nil
+        id: String,
+        accountID: String,
+        createdAt: Timestamp,
+        storedAt: Timestamp,
+        userID: String? = nil,
+        apiKeyID: String? = nil,
+        model: String,
+        provider: String,
+        region: String,
+        promptTokens: Int64? = nil,
+        completionTokens: Int64? = nil,
+        costUSD: Double? = nil,
+        latencyMilliseconds: Int64? = nil,
+        finishReason: String? = nil,
+        streamed: Bool? = nil,
+        contentMAC: [UInt8],
+        promptSealed: [UInt8],
+        completionSealed: [UInt8],
+        reasoningSealed: [UInt8]? = nil
     ) {
         self.id = id
         self.accountID = accountID

@@ -33,8 +33,13 @@ public struct TokenService: Sendable {
         defer { wipe(&secret) }
         let secretText = hex(secret)
         let record = TokenRecord(
-            id: id, kind: kind, userID: userID, label: label, createdAt: Timestamp(micros: clock.nowMicros()),
-            revokedAt: nil)
+            id: id,
+            kind: kind,
+            userID: userID,
+            label: label,
+            createdAt: Timestamp(micros: clock.nowMicros()),
+            revokedAt: nil
+        )
         try await store.insertToken(record, secretSHA256: Digest.sha256(secretText.utf8))
         return IssuedToken(record: record, token: Self.prefix + id + "_" + secretText)
     }

@@ -25,7 +25,10 @@ public struct DataFolder: Sendable {
             return
         }
         try FileManager.default.createDirectory(
-            atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            atPath: path,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
     }
 
     /// Opens the log database, creating the folder first.

@@ -34,7 +34,10 @@ public final class SQLiteStore: LogStore {
                     updated_at = ?2
                 WHERE id = ?3
                 """,
-                enabled, time.micros, accountID)
+                enabled,
+                time.micros,
+                accountID
+            )
             guard changed == 1, let account = try Self.account(id: accountID, in: db) else {
                 throw IOLogError.notFound("no account \(accountID)")
             }
@@ -49,7 +52,12 @@ public final class SQLiteStore: LogStore {
                 INSERT INTO accounts (id, kind, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, updated_at = excluded.updated_at
                 """,
-                id, kind.rawValue, name, time.micros, time.micros)
+                id,
+                kind.rawValue,
+                name,
+                time.micros,
+                time.micros
+            )
             guard let account = try Self.account(id: id, in: db) else {
                 throw IOLogError.notFound("account \(id) vanished while being written")
             }
@@ -63,14 +71,18 @@ public final class SQLiteStore: LogStore {
 
     private static func account(id: String, in db: Database) throws -> Account? {
         try db.queryFirst(
-            "SELECT id, kind, name, io_logging_enabled, io_logging_enabled_at FROM accounts WHERE id = ?", id
+            "SELECT id, kind, name, io_logging_enabled, io_logging_enabled_at FROM accounts WHERE id = ?",
+            id
         ) { row in
             Account(
                 id: row.text(0),
                 kind: AccountKind(rawValue: row.text(1)) ?? .organization,
                 name: row.optionalText(2),
                 ioLogging: IOLoggingSetting(
-                    enabled: row.int64(3) == 1, enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))))
+                    enabled: row.int64(3) == 1,
+                    enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))
+                )
+            )
         }
     }
 
@@ -84,7 +96,11 @@ public final class SQLiteStore: LogStore {
                 INSERT INTO memberships (account_id, user_id, role, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (account_id, user_id) DO UPDATE SET role = excluded.role, updated_at = excluded.updated_at
                 """,
-                accountID, userID, role.rawValue, time.micros)
+                accountID,
+                userID,
+                role.rawValue,
+                time.micros
+            )
         }
     }
 
@@ -113,15 +129,22 @@ public final class SQLiteStore: LogStore {
             userID: row.optionalText(2),
             label: row.optionalText(3),
             createdAt: Timestamp(micros: row.int64(4)),
-            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:)))
+            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:))
+        )
     }
 
     public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8]) async throws {
         try await database.write { db in
             try db.execute(
                 "INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                token.id, token.kind.rawValue, token.userID, token.label, token.createdAt.micros,
-                token.revokedAt?.micros, secretSHA256)
+                token.id,
+                token.kind.rawValue,
+                token.userID,
+                token.label,
+                token.createdAt.micros,
+                token.revokedAt?.micros,
+                secretSHA256
+            )
         }
     }
 
@@ -157,7 +180,7 @@ public final class SQLiteStore: LogStore {
         try await database.write { db in
             do {
                 try Self.insert(generation, into: db)
-            } catch let error as DatabaseError where error.extendedCode == 1555 /* SQLITE_CONSTRAINT_PRIMARYKEY */ {
+            } catch let error as DatabaseError where error.isUniquenessViolation {
                 throw IOLogError(.conflict, "generation \(generation.id) is already stored")
             }
         }
@@ -166,23 +189,52 @@ public final class SQLiteStore: LogStore {
     static func insert(_ g: SealedGeneration, into db: Database) throws {
         try db.execute(
             "INSERT INTO generations (\(generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            g.id, g.accountID, g.createdAt.micros, g.storedAt.micros, g.userID, g.apiKeyID, g.model, g.provider,
-            g.region, g.promptTokens, g.completionTokens, g.costUSD, g.latencyMilliseconds, g.finishReason,
-            g.streamed, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed)
+            g.id,
+            g.accountID,
+            g.createdAt.micros,
+            g.storedAt.micros,
+            g.userID,
+            g.apiKeyID,
+            g.model,
+            g.provider,
+            g.region,
+            g.promptTokens,
+            g.completionTokens,
+            g.costUSD,
+            g.latencyMilliseconds,
+            g.finishReason,
+            g.streamed,
+            g.contentMAC,
+            g.promptSealed,
+            g.completionSealed,
+            g.reasoningSealed
+        )
     }
 
     public func generation(id: String) async throws -> SealedGeneration? {
         try await database.read { db in
             try db.queryFirst("SELECT \(Self.generationColumns) FROM generations WHERE id = ?", id) { row in
                 SealedGeneration(
-                    id: row.text(0), accountID: row.text(1), createdAt: Timestamp(micros: row.int64(2)),
-                    storedAt: Timestamp(micros: row.int64(3)), userID: row.optionalText(4),
-                    apiKeyID: row.optionalText(5), model: row.text(6), provider: row.text(7), region: row.text(8),
-                    promptTokens: row.optionalInt64(9), completionTokens: row.optionalInt64(10),
-                    costUSD: row.optionalDouble(11), latencyMilliseconds: row.optionalInt64(12),
-                    finishReason: row.optionalText(13), streamed: row.optionalInt64(14).map { $0 == 1 },
-                    contentMAC: row.blob(15), promptSealed: row.blob(16), completionSealed: row.blob(17),
-                    reasoningSealed: row.optionalBlob(18))
+                    id: row.text(0),
+                    accountID: row.text(1),
+                    createdAt: Timestamp(micros: row.int64(2)),
+                    storedAt: Timestamp(micros: row.int64(3)),
+                    userID: row.optionalText(4),
+                    apiKeyID: row.optionalText(5),
+                    model: row.text(6),
+                    provider: row.text(7),
+                    region: row.text(8),
+                    promptTokens: row.optionalInt64(9),
+                    completionTokens: row.optionalInt64(10),
+                    costUSD: row.optionalDouble(11),
+                    latencyMilliseconds: row.optionalInt64(12),
+                    finishReason: row.optionalText(13),
+                    streamed: row.optionalInt64(14).map { $0 == 1 },
+                    contentMAC: row.blob(15),
+                    promptSealed: row.blob(16),
+                    completionSealed: row.blob(17),
+                    reasoningSealed: row.optionalBlob(18)
+                )
             }
         }
     }

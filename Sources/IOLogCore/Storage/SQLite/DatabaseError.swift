@@ -18,6 +18,10 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     /// True for `SQLITE_BUSY` and `SQLITE_LOCKED`, which a retry may cure.
     public var isBusy: Bool { primaryCode == SQLITE_BUSY || primaryCode == SQLITE_LOCKED }
 
+    /// True when a primary key or unique index refused a duplicate
+    /// (`SQLITE_CONSTRAINT_PRIMARYKEY` 1555, `SQLITE_CONSTRAINT_UNIQUE` 2067: composite macros Swift cannot import).
+    public var isUniquenessViolation: Bool { extendedCode == 1555 || extendedCode == 2067 }
+
     /// True when a constraint (unique, foreign key, check) refused the change.
     public var isConstraintViolation: Bool { primaryCode == SQLITE_CONSTRAINT }
 
