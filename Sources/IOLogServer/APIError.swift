@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import IOLogCore
 import Logging
 
 /// An error answered as the contract's JSON shape:
@@ -28,6 +29,26 @@ struct APIError: HTTPResponseError {
         fields[.contentType] = "application/json; charset=utf-8"
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
+}
+
+extension APIError {
+    static func unauthorized(_ message: String) -> APIError {
+        APIError(status: .unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+
+    static func invalid(_ error: FieldError) -> APIError {
+        APIError(status: .badRequest, code: "invalid_request", message: error.message, field: error.field)
+    }
+
+    /// The same answer for an unknown account and for one the caller does not belong to.
+    static let accountNotFound = APIError(status: .notFound, code: "not_found", message: "no such account")
+
+    static let overloaded = APIError(
+        status: .serviceUnavailable,
+        code: "overloaded",
+        message: "the write queue is full; retry shortly",
+        headers: [.retryAfter: "1"]
+    )
 }
 
 /// Turns every error that is not already an `APIError` into the JSON error shape, so clients

@@ -10,4 +10,27 @@ public protocol AppArguments: Sendable {
     var dataFolder: DataFolder { get }
     /// The key that unwraps the accounts' data keys.
     var masterKey: MasterKey { get }
+    /// Regions skipped besides `eu` (`--skip-region`).
+    var extraSkippedRegions: [String] { get }
+    /// The largest request body accepted (`--max-body-bytes`).
+    var maximumBodyBytes: Int { get }
+    /// Rows that may wait for a commit before ingest answers 503.
+    var ingestQueueCapacity: Int { get }
+    /// Where the service reads the time.
+    var clock: Clock { get }
+}
+
+extension AppArguments {
+    public var extraSkippedRegions: [String] { [] }
+    public var maximumBodyBytes: Int { AppDefaults.maximumBodyBytes }
+    public var ingestQueueCapacity: Int { AppDefaults.ingestQueueCapacity }
+    public var clock: Clock { .system }
+}
+
+/// Defaults shared by the command line and the tests.
+public enum AppDefaults {
+    /// 16 MiB, DESIGN §4.1.
+    public static let maximumBodyBytes = 16 * 1024 * 1024
+    /// Rows waiting for a commit before ingest pushes back with 503.
+    public static let ingestQueueCapacity = 20_000
 }

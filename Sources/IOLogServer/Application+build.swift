@@ -10,22 +10,9 @@ public func buildApplication(
 )
     async throws -> some ApplicationProtocol
 {
-    let store = try arguments.dataFolder.openStore()
-    let keyring: DataKeyring
-    do {
-        keyring = try await arguments.dataFolder.openKeyring(masterKey: arguments.masterKey)
-    } catch {
-        await store.close()
-        throw error
-    }
-    let services = ServiceContainer(store: store, keyring: keyring)
-
-    let router = Router()
-    router.add(middleware: APIErrorMiddleware(logger: logger))
-    HealthController(store: store).register(on: router)
-
+    let services = try await AppServices.open(arguments)
     return Application(
-        router: router,
+        router: buildRouter(services, logger: logger),
         configuration: ApplicationConfiguration(
             address: .hostname(arguments.hostname, port: arguments.port),
             serverName: "iolog"
@@ -33,4 +20,20 @@ public func buildApplication(
         services: [services],
         logger: logger
     )
+}
+
+/// Every route of the service, with its middleware.
+public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLogRequestContext> {
+    let router = Router(context: IOLogRequestContext.self)
+    router.add(middleware: APIErrorMiddleware(logger: logger))
+    HealthController(store: services.store).register(on: router)
+    MetricsController(metrics: services.metrics).register(on: router)
+
+    let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens))
+    IngestController(services: services).register(on: api.group("generations").add(middleware: RequireKind(.gateway)))
+    PlatformController(services: services).register(on: api.group("accounts").add(middleware: RequireKind(.platform)))
+    SettingsController(services: services).register(
+        on: api.group("accounts/:account").add(middleware: AccountAdminMiddleware(store: services.store))
+    )
+    return router
 }

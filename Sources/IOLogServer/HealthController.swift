@@ -9,7 +9,7 @@ struct HealthController {
         let status: String
     }
 
-    func register(on router: Router<some RequestContext>) {
+    func register(on router: Router<IOLogRequestContext>) {
         router.get("/healthz") { _, _ -> Health in
             do {
                 try await store.checkHealth()

@@ -22,9 +22,20 @@ struct Serve: AsyncParsableCommand {
     var dev = false
     @Option(help: "File holding the master key as one line of base64; must not be readable by group or others.")
     var masterKeyFile: String?
+    @Option(
+        name: .customLong("skip-region"),
+        help: "Also skip generations routed through this region (repeatable); eu is always skipped."
+    )
+    var skipRegions: [String] = []
+    @Option(help: "Largest request body accepted, in bytes.")
+    var maxBodyBytes: Int = AppDefaults.maximumBodyBytes
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        for region in skipRegions where !GenerationInput.isRegion(region) {
+            throw ValidationError("--skip-region \(region): a region is a short lowercase word, like us or apac")
+        }
     }
 
     func run() async throws {
@@ -32,7 +43,14 @@ struct Serve: AsyncParsableCommand {
         let folder = data.folder
         try folder.create()
         let masterKey = try resolveMasterKey(folder: folder)
-        let arguments = ServeArguments(hostname: host, port: port, dataFolder: folder, masterKey: masterKey)
+        let arguments = ServeArguments(
+            hostname: host,
+            port: port,
+            dataFolder: folder,
+            masterKey: masterKey,
+            extraSkippedRegions: skipRegions,
+            maximumBodyBytes: maxBodyBytes
+        )
         let app = try await buildApplication(arguments)
         if dev { try await printDevelopmentBanner(folder: folder) }
         try await app.runService()
@@ -72,7 +90,15 @@ struct Serve: AsyncParsableCommand {
               demo account:   \(DevelopmentSetup.accountID) (I/O logging on), admin user \(DevelopmentSetup.adminUserID)
               gateway token:  \(tokens.gateway.token)
               admin token:    \(tokens.admin.token)
-              try:            curl http://\(host):\(port)/healthz
+              health:         curl -s http://\(host):\(port)/healthz
+              log one:        curl -s -X POST http://\(host):\(port)/v1/generations \\
+                                -H 'Authorization: Bearer \(tokens.gateway.token)' \\
+                                -H 'Content-Type: application/json' \\
+                                -d '{"id":"gen-1","account_id":"\(DevelopmentSetup.accountID)","created_at":"'$(date -u +%FT%TZ)'",
+                                     "model":"openai/gpt-4o","provider":"OpenAI",
+                                     "prompt":[{"role":"user","content":"Hi"}],"completion":{"role":"assistant","content":"Hello!"}}'
+              settings:       curl -s http://\(host):\(port)/v1/accounts/\(DevelopmentSetup.accountID)/settings \\
+                                -H 'Authorization: Bearer \(tokens.admin.token)'
 
             """
         )
@@ -86,6 +112,8 @@ struct ServeArguments: AppArguments {
     let port: Int
     let dataFolder: DataFolder
     let masterKey: MasterKey
+    let extraSkippedRegions: [String]
+    let maximumBodyBytes: Int
 }
 
 /// Writes a warning line to standard error.

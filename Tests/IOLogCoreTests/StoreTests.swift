@@ -11,17 +11,19 @@ struct StoreTests {
         let store = try folder.dataFolder.openStore()
         let created = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", at: Timestamp(micros: 1))
         #expect(created.ioLogging == IOLoggingSetting(enabled: false, enabledAt: nil))
-        let on = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 100))
+        let on = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 100), audit: nil)
         #expect(on == IOLoggingSetting(enabled: true, enabledAt: Timestamp(micros: 100)))
         // Enabling again keeps the original moment; disabling then enabling moves it.
-        #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 200)).enabledAt?.micros == 100)
-        let off = try await store.setIOLogging(accountID: "org_acme", enabled: false, at: Timestamp(micros: 300))
+        #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 200), audit: nil).enabledAt?.micros == 100)
+        let off = try await store.setIOLogging(accountID: "org_acme", enabled: false, at: Timestamp(micros: 300), audit: nil)
         #expect(off.enabled == false)
-        #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 400)).enabledAt?.micros == 400)
+        #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 400), audit: nil).enabledAt?.micros == 400)
         let renamed = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme Inc", at: Timestamp(micros: 500))
         #expect(renamed.name == "Acme Inc")
         #expect(renamed.ioLogging.enabled)
-        await #expect(throws: IOLogError.self) { try await store.setIOLogging(accountID: "nope", enabled: true, at: Timestamp(micros: 1)) }
+        await #expect(throws: IOLogError.self) {
+            try await store.setIOLogging(accountID: "nope", enabled: true, at: Timestamp(micros: 1), audit: nil)
+        }
         await store.close()
     }
 

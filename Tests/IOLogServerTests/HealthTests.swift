@@ -5,20 +5,6 @@ import IOLogCore
 import IOLogServer
 import Testing
 
-struct TestArguments: AppArguments {
-    let hostname = "127.0.0.1"
-    let port = 0
-    let dataFolder: DataFolder
-    let masterKey: MasterKey
-
-    init(folder: String, masterKey: MasterKey? = nil) throws {
-        dataFolder = DataFolder(path: folder)
-        self.masterKey = try masterKey ?? MasterKey(SymmetricKey.random())
-    }
-}
-
-func temporaryPath() -> String { NSTemporaryDirectory() + "iolog-server-test-" + UUID().uuidString }
-
 @Suite("Server wiring")
 struct HealthTests {
     @Test func healthAnswersWithoutToken() async throws {

@@ -50,15 +50,13 @@ public final class DataKeyring: Sendable {
 
     /// The newest data key of `accountID`, created on first use.
     public func currentKey(for accountID: String) async throws -> DataKey {
+        // The common case reads; only an account's first key takes the write lock.
+        if let (version, wrapped) = try await database.read({ db in try Self.newestKey(of: accountID, in: db) }) {
+            return DataKey(accountID: accountID, version: version, key: try unwrap(wrapped, accountID: accountID, version: version))
+        }
         let master = masterKey.key
         let (version, wrapped) = try await database.write { db -> (UInt32, [UInt8]) in
-            if let existing = try db.queryFirst(
-                "SELECT version, wrapped FROM data_keys WHERE account_id = ? ORDER BY version DESC LIMIT 1",
-                accountID,
-                map: { (UInt32($0.int64(0)), $0.blob(1)) }
-            ) {
-                return existing
-            }
+            if let existing = try Self.newestKey(of: accountID, in: db) { return existing }
             let fresh = try SymmetricKey.random()
             let wrapped = try Self.wrap(fresh, accountID: accountID, version: 1, master: master)
             try db.execute(
@@ -70,6 +68,13 @@ public final class DataKeyring: Sendable {
             return (1, wrapped)
         }
         return DataKey(accountID: accountID, version: version, key: try unwrap(wrapped, accountID: accountID, version: version))
+    }
+
+    private static func newestKey(of accountID: String, in db: Database) throws -> (UInt32, [UInt8])? {
+        try db.queryFirst(
+            "SELECT version, wrapped FROM data_keys WHERE account_id = ? ORDER BY version DESC LIMIT 1",
+            accountID
+        ) { (UInt32($0.int64(0)), $0.blob(1)) }
     }
 
     /// The data key `version` of `accountID`; throws `keyUnavailable` if it was destroyed or never existed.

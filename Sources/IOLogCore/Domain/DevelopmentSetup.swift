@@ -28,7 +28,13 @@ public struct DevelopmentSetup: Sendable {
             at: now
         )
         if !account.ioLogging.enabled {
-            _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: now)
+            let audit = AuditEvent(
+                occurredAt: now,
+                actor: "cli:serve --dev",
+                action: "io_logging.enable",
+                accountID: Self.accountID
+            )
+            _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: now, audit: audit)
         }
         try await store.setMembership(accountID: Self.accountID, userID: Self.adminUserID, role: .admin, at: now)
         let tokens = TokenService(store: store, clock: clock)

@@ -24,16 +24,37 @@ public protocol LogStore: Sendable {
 
     /// Stores a sealed generation durably; throws `conflict` if its id exists.
     func insertGeneration(_ generation: SealedGeneration) async throws
+    /// Stores generations in one durable commit, judging each on its own: a new id is
+    /// stored; an existing id with the same account and content MAC is a duplicate;
+    /// any other existing id is a conflict.
+    func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome]
     /// The stored generation with this id, in any account.
     func generation(id: String) async throws -> SealedGeneration?
 
     /// Throws unless the database answers a trivial query.
     func checkHealth() async throws
 
-    /// Turns Input & Output Logging on or off. Turning it on (when off) records the moment;
-    /// turning it off keeps stored data. Throws `notFound` for an unknown account.
-    func setIOLogging(accountID: String, enabled: Bool, at time: Timestamp) async throws -> IOLoggingSetting
+    /// Turns Input & Output Logging on or off and appends `audit` in the same transaction.
+    /// Turning it on (when off) records the moment; turning it off keeps stored data.
+    /// Throws `notFound` for an unknown account.
+    func setIOLogging(
+        accountID: String,
+        enabled: Bool,
+        at time: Timestamp,
+        audit: AuditEvent?
+    ) async throws
+        -> IOLoggingSetting
+
+    /// Appends one event to the hash-chained audit trail.
+    func appendAudit(_ event: AuditEvent) async throws
 
     /// Closes connections once queued work is done.
     func close() async
+}
+
+/// What happened to one generation handed to `insertGenerations`.
+public enum InsertOutcome: Sendable, Equatable {
+    case stored
+    case duplicate
+    case conflict
 }

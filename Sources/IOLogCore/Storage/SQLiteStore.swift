@@ -1,29 +1,43 @@
 /// The embedded engine: the log database in one SQLite file.
+///
+/// Two connections, each on its own thread: one for writes (SQLite allows one writer at a
+/// time anyway) and one for reads, which in WAL mode see every committed write without
+/// waiting for a commit in flight.
 public final class SQLiteStore: LogStore {
-    private let database: DatabaseActor
+    private let writer: DatabaseActor
+    private let reader: DatabaseActor
 
     /// Opens (creating and migrating if needed) the log database at `path`.
     public init(path: String) throws {
-        database = try DatabaseActor(path: path, migrations: .log)
+        writer = try DatabaseActor(path: path, migrations: .log)
+        reader = try DatabaseActor(path: path, migrations: .log)
     }
 
     public func close() async {
-        await database.close()
+        await writer.close()
+        await reader.close()
     }
 
-    /// Runs `body` on the store's connection; for tests and maintenance commands.
+    /// Runs `body` on the writer connection; for tests and maintenance commands.
     public func withDatabase<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await database.read(body)
+        try await writer.read(body)
     }
 
     public func checkHealth() async throws {
-        _ = try await database.read { db in try db.queryFirst("SELECT 1") { $0.int64(0) } }
+        _ = try await reader.read { db in try db.queryFirst("SELECT 1") { $0.int64(0) } }
     }
 
     // MARK: Accounts and memberships
 
-    public func setIOLogging(accountID: String, enabled: Bool, at time: Timestamp) async throws -> IOLoggingSetting {
-        try await database.write { db in
+    public func setIOLogging(
+        accountID: String,
+        enabled: Bool,
+        at time: Timestamp,
+        audit: AuditEvent?
+    ) async throws
+        -> IOLoggingSetting
+    {
+        try await writer.write { db in
             // Re-enabling moves the boundary: generations from the gap while it was off are not stored.
             let changed = try db.execute(
                 """
@@ -41,12 +55,48 @@ public final class SQLiteStore: LogStore {
             guard changed == 1, let account = try Self.account(id: accountID, in: db) else {
                 throw IOLogError.notFound("no account \(accountID)")
             }
+            if let audit { try Self.append(audit, to: db) }
             return account.ioLogging
         }
     }
 
+    // MARK: Audit
+
+    public func appendAudit(_ event: AuditEvent) async throws {
+        try await writer.write { db in try Self.append(event, to: db) }
+    }
+
+    /// Appends inside the caller's transaction, so the event commits with what it records.
+    static func append(_ event: AuditEvent, to db: Database) throws {
+        let last = try db.queryFirst("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1") {
+            ($0.int64(0), $0.blob(1))
+        }
+        // AUTOINCREMENT never reuses a sequence number, even after the last row was deleted;
+        // the chain check catches such a deletion through the previous-hash link.
+        let sequence =
+            try db.queryFirst("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'") { $0.int64(0) }
+            .map { $0 + 1 } ?? 1
+        let previousHash = last?.1 ?? AuditEvent.genesisHash
+        let hash = event.chainHash(sequence: sequence, previousHash: previousHash)
+        try db.execute(
+            """
+            INSERT INTO audit_events (seq, occurred_at, actor, action, account_id, target, detail, previous_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            sequence,
+            event.occurredAt.micros,
+            event.actor,
+            event.action,
+            event.accountID,
+            event.target,
+            event.detail,
+            previousHash,
+            hash
+        )
+    }
+
     public func upsertAccount(id: String, kind: AccountKind, name: String?, at time: Timestamp) async throws -> Account {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 """
                 INSERT INTO accounts (id, kind, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -66,7 +116,7 @@ public final class SQLiteStore: LogStore {
     }
 
     public func account(id: String) async throws -> Account? {
-        try await database.read { db in try Self.account(id: id, in: db) }
+        try await reader.read { db in try Self.account(id: id, in: db) }
     }
 
     private static func account(id: String, in db: Database) throws -> Account? {
@@ -87,7 +137,7 @@ public final class SQLiteStore: LogStore {
     }
 
     public func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             guard try Self.account(id: accountID, in: db) != nil else {
                 throw IOLogError.notFound("no account \(accountID)")
             }
@@ -105,13 +155,13 @@ public final class SQLiteStore: LogStore {
     }
 
     public func removeMembership(accountID: String, userID: String) async throws -> Bool {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute("DELETE FROM memberships WHERE account_id = ? AND user_id = ?", accountID, userID) > 0
         }
     }
 
     public func role(accountID: String, userID: String) async throws -> Role? {
-        try await database.read { db in
+        try await reader.read { db in
             try db.queryFirst("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?", accountID, userID) {
                 Role(rawValue: $0.text(0))
             } ?? nil
@@ -134,7 +184,7 @@ public final class SQLiteStore: LogStore {
     }
 
     public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8]) async throws {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute(
                 "INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 token.id,
@@ -149,7 +199,7 @@ public final class SQLiteStore: LogStore {
     }
 
     public func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])? {
-        try await database.read { db in
+        try await reader.read { db in
             try db.queryFirst("SELECT \(Self.tokenColumns) FROM tokens WHERE id = ?", id) { row in
                 (Self.token(from: row), row.blob(6))
             }
@@ -157,13 +207,13 @@ public final class SQLiteStore: LogStore {
     }
 
     public func tokens() async throws -> [TokenRecord] {
-        try await database.read { db in
+        try await reader.read { db in
             try db.query("SELECT \(Self.tokenColumns) FROM tokens ORDER BY created_at DESC, id") { Self.token(from: $0) }
         }
     }
 
     public func revokeToken(id: String, at time: Timestamp) async throws -> Bool {
-        try await database.write { db in
+        try await writer.write { db in
             try db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", time.micros, id) > 0
         }
     }
@@ -177,42 +227,40 @@ public final class SQLiteStore: LogStore {
         """
 
     public func insertGeneration(_ generation: SealedGeneration) async throws {
-        try await database.write { db in
-            do {
-                try Self.insert(generation, into: db)
-            } catch let error as DatabaseError where error.isUniquenessViolation {
-                throw IOLogError(.conflict, "generation \(generation.id) is already stored")
+        guard try await insertGenerations([generation]) == [.stored] else {
+            throw IOLogError(.conflict, "generation \(generation.id) is already stored")
+        }
+    }
+
+    public func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome] {
+        try await writer.write { db in
+            let insert = try db.prepare(
+                "INSERT INTO generations (\(Self.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+            )
+            let existing = try db.prepare("SELECT account_id, content_mac FROM generations WHERE id = ?")
+            return try generations.map { g in
+                try insert.bind(Self.arguments(of: g))
+                while try insert.step() {}
+                if db.changes > 0 { return .stored }
+                try existing.bind([g.id])
+                guard try existing.step() else { return .conflict }
+                let row = Row(statement: existing)
+                let same = row.text(0) == g.accountID && Digest.constantTimeEqual(row.blob(1), g.contentMAC)
+                return same ? .duplicate : .conflict
             }
         }
     }
 
-    static func insert(_ g: SealedGeneration, into db: Database) throws {
-        try db.execute(
-            "INSERT INTO generations (\(generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            g.id,
-            g.accountID,
-            g.createdAt.micros,
-            g.storedAt.micros,
-            g.userID,
-            g.apiKeyID,
-            g.model,
-            g.provider,
-            g.region,
-            g.promptTokens,
-            g.completionTokens,
-            g.costUSD,
-            g.latencyMilliseconds,
-            g.finishReason,
-            g.streamed,
-            g.contentMAC,
-            g.promptSealed,
-            g.completionSealed,
-            g.reasoningSealed
-        )
+    private static func arguments(of g: SealedGeneration) -> [any SQLBindable] {
+        [
+            g.id, g.accountID, g.createdAt.micros, g.storedAt.micros, g.userID, g.apiKeyID, g.model, g.provider,
+            g.region, g.promptTokens, g.completionTokens, g.costUSD, g.latencyMilliseconds, g.finishReason,
+            g.streamed, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed,
+        ]
     }
 
     public func generation(id: String) async throws -> SealedGeneration? {
-        try await database.read { db in
+        try await reader.read { db in
             try db.queryFirst("SELECT \(Self.generationColumns) FROM generations WHERE id = ?", id) { row in
                 SealedGeneration(
                     id: row.text(0),

@@ -96,6 +96,9 @@ public final class Database {
         try execute("PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
+    /// Rows changed by the last statement on this connection.
+    public var changes: Int { Int(sqlite3_changes64(handle)) }
+
     /// The row id of the last insert on this connection.
     public var lastInsertedRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 

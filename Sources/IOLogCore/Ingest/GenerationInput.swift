@@ -1,0 +1,183 @@
+/// One generation as posted by the gateway, validated (DESIGN §4.1).
+public struct GenerationInput: Sendable, Equatable {
+    public var id: String
+    public var accountID: String
+    public var userID: String?
+    public var apiKeyID: String?
+    public var createdAt: Timestamp
+    public var model: String
+    public var provider: String
+    public var region: String
+    public var promptTokens: Int64?
+    public var completionTokens: Int64?
+    public var costUSD: Double?
+    public var latencyMilliseconds: Int64?
+    public var finishReason: String?
+    public var streamed: Bool?
+    public var prompt: JSONValue
+    public var completion: JSONValue
+    public var reasoning: JSONValue?
+
+    /// How far in the future a `created_at` may be before it is a gateway bug.
+    public static let maximumClockSkewMicros: Int64 = 5 * 60 * 1_000_000
+    /// The longest free-text metadata value (model, provider, finish reason).
+    public static let maximumLabelLength = 256
+
+    /// Validates `value` against the contract. Errors name the field and never quote its value.
+    public static func parse(_ value: JSONValue, now: Timestamp) throws(FieldError) -> GenerationInput {
+        guard case .object = value else { throw FieldError(field: nil, message: "a generation must be a JSON object") }
+        let id = try identifier(value, "id")
+        let accountID = try identifier(value, "account_id")
+        let userID = try optionalIdentifier(value, "user_id")
+        let apiKeyID = try optionalIdentifier(value, "api_key_id")
+        guard case .string(let createdText)? = value["created_at"] else { throw missingOrType("created_at", "an RFC 3339 timestamp") }
+        guard let createdAt = RFC3339.parse(createdText) else {
+            throw FieldError(field: "created_at", message: "created_at must be an RFC 3339 timestamp")
+        }
+        guard createdAt.micros <= now.micros + maximumClockSkewMicros else {
+            throw FieldError(field: "created_at", message: "created_at is more than 5 minutes in the future")
+        }
+        let model = try label(value["model"], "model", required: true)!
+        let provider = try label(value["provider"], "provider", required: true)!
+        let finishReason = try label(value["finish_reason"], "finish_reason", required: false)
+
+        var region = "global"
+        switch value["routing"] {
+        case nil, .null?: break
+        case .object?:
+            switch value["routing"]?["region"] {
+            case nil, .null?: break
+            case .string(let text)?:
+                guard isRegion(text) else {
+                    throw FieldError(field: "routing.region", message: "routing.region must be a short lowercase word")
+                }
+                region = text
+            default: throw FieldError(field: "routing.region", message: "routing.region must be a string")
+            }
+        default: throw FieldError(field: "routing", message: "routing must be an object")
+        }
+
+        var promptTokens: Int64?
+        var completionTokens: Int64?
+        switch value["usage"] {
+        case nil, .null?: break
+        case .object?:
+            promptTokens = try count(value["usage"]?["prompt_tokens"], "usage.prompt_tokens")
+            completionTokens = try count(value["usage"]?["completion_tokens"], "usage.completion_tokens")
+        default: throw FieldError(field: "usage", message: "usage must be an object")
+        }
+        let latency = try count(value["latency_ms"], "latency_ms")
+
+        var cost: Double?
+        switch value["cost_usd"] {
+        case nil, .null?: break
+        case .integer(let number)? where number >= 0: cost = Double(number)
+        case .number(let number)? where number >= 0 && number.isFinite: cost = number
+        default: throw FieldError(field: "cost_usd", message: "cost_usd must be a non-negative number")
+        }
+
+        var streamed: Bool?
+        switch value["streamed"] {
+        case nil, .null?: break
+        case .bool(let flag)?: streamed = flag
+        default: throw FieldError(field: "streamed", message: "streamed must be true or false")
+        }
+
+        guard let prompt = value["prompt"] else { throw FieldError(field: "prompt", message: "prompt is required") }
+        guard let completion = value["completion"] else {
+            throw FieldError(field: "completion", message: "completion is required")
+        }
+        var reasoning = value["reasoning"]
+        if reasoning == .null { reasoning = nil }
+
+        return GenerationInput(
+            id: id,
+            accountID: accountID,
+            userID: userID,
+            apiKeyID: apiKeyID,
+            createdAt: createdAt,
+            model: model,
+            provider: provider,
+            region: region,
+            promptTokens: promptTokens,
+            completionTokens: completionTokens,
+            costUSD: cost,
+            latencyMilliseconds: latency,
+            finishReason: finishReason,
+            streamed: streamed,
+            prompt: prompt,
+            completion: completion,
+            reasoning: reasoning
+        )
+    }
+
+    /// True for a region name: 1–32 of `a-z 0-9 -`, starting with a letter.
+    public static func isRegion(_ text: String) -> Bool {
+        let utf8 = Array(text.utf8)
+        guard let first = utf8.first, (1...32).contains(utf8.count), first >= 97, first <= 122 else { return false }
+        return utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }
+    }
+
+    /// Every ingested field in a fixed order, bodies included: the input to the content MAC
+    /// that tells a gateway retry (same content) from a conflicting reuse of an id.
+    public var canonicalContent: [UInt8] {
+        var members: [String: JSONValue] = [
+            "id": .string(id), "account_id": .string(accountID), "created_at": .integer(createdAt.micros),
+            "model": .string(model), "provider": .string(provider), "region": .string(region), "prompt": prompt,
+            "completion": completion,
+        ]
+        members["user_id"] = userID.map(JSONValue.string)
+        members["api_key_id"] = apiKeyID.map(JSONValue.string)
+        members["prompt_tokens"] = promptTokens.map(JSONValue.integer)
+        members["completion_tokens"] = completionTokens.map(JSONValue.integer)
+        members["cost_usd"] = costUSD.map(JSONValue.number)
+        members["latency_ms"] = latencyMilliseconds.map(JSONValue.integer)
+        members["finish_reason"] = finishReason.map(JSONValue.string)
+        members["streamed"] = streamed.map(JSONValue.bool)
+        members["reasoning"] = reasoning
+        return JSONValue.object(members).canonicalBytes
+    }
+
+    private static func missingOrType(_ field: String, _ what: String) -> FieldError {
+        FieldError(field: field, message: "\(field) is required and must be \(what)")
+    }
+
+    private static func identifier(_ value: JSONValue, _ field: String) throws(FieldError) -> String {
+        guard case .string(let text)? = value[field] else { throw missingOrType(field, "a string") }
+        guard Identifier.isValid(text) else {
+            throw FieldError(field: field, message: "\(field) must be 1–128 characters of A-Z a-z 0-9 . _ : -")
+        }
+        return text
+    }
+
+    private static func optionalIdentifier(_ value: JSONValue, _ field: String) throws(FieldError) -> String? {
+        switch value[field] {
+        case nil, .null?: return nil
+        default: return try identifier(value, field)
+        }
+    }
+
+    private static func label(_ value: JSONValue?, _ field: String, required: Bool) throws(FieldError) -> String? {
+        switch value {
+        case nil, .null?:
+            if required { throw missingOrType(field, "a non-empty string") }
+            return nil
+        case .string(let text)?:
+            guard !text.isEmpty, text.utf8.count <= maximumLabelLength else {
+                throw FieldError(field: field, message: "\(field) must be 1–\(maximumLabelLength) bytes")
+            }
+            return text
+        default:
+            throw FieldError(field: field, message: "\(field) must be a string")
+        }
+    }
+
+    private static func count(_ value: JSONValue?, _ field: String) throws(FieldError) -> Int64? {
+        switch value {
+        case nil, .null?: return nil
+        case .integer(let number)? where number >= 0: return number
+        case .number(let number)? where number >= 0 && number == number.rounded() && number < 9e15: return Int64(number)
+        default: throw FieldError(field: field, message: "\(field) must be a non-negative integer")
+        }
+    }
+}

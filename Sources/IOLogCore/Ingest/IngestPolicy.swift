@@ -1,0 +1,29 @@
+/// Why a generation was not stored (DESIGN §2 rules 1 and 2).
+public enum SkipReason: String, Sendable, Codable {
+    case notOptedIn = "not_opted_in"
+    case beforeOptIn = "before_opt_in"
+    case euRouting = "eu_routing"
+}
+
+/// Decides whether a generation may be stored, before any of its body is touched.
+public struct IngestPolicy: Sendable {
+    /// Regions always skipped, whatever the configuration.
+    public static let alwaysSkipped: Set<String> = ["eu"]
+
+    /// Every region skipped: `eu` plus the operator's `--skip-region` values.
+    public let skippedRegions: Set<String>
+
+    public init(extraSkippedRegions: some Sequence<String> = []) {
+        skippedRegions = Self.alwaysSkipped.union(extraSkippedRegions)
+    }
+
+    /// Nil when the generation may be stored; otherwise why not. The region rule comes
+    /// first: EU traffic is skipped whatever the account's setting.
+    public func skipReason(region: String, createdAt: Timestamp, account: Account?) -> SkipReason? {
+        if skippedRegions.contains(region) { return .euRouting }
+        guard let account, account.ioLogging.enabled, let enabledAt = account.ioLogging.enabledAt else {
+            return .notOptedIn
+        }
+        return createdAt < enabledAt ? .beforeOptIn : nil
+    }
+}

@@ -1,0 +1,114 @@
+/// The answer for one posted generation.
+public enum IngestResult: Sendable, Equatable {
+    case stored(id: String)
+    case duplicate(id: String)
+    case skipped(id: String, reason: SkipReason)
+    /// The same id is stored with other content or under another account.
+    case conflict(id: String)
+    /// The item is malformed; `id` when it could be read.
+    case invalid(id: String?, FieldError)
+}
+
+/// Judges, seals and stores generations posted by the gateway (DESIGN §2 rules 1–3, 7).
+///
+/// A generation's body is only ever touched to seal it, and only after the policy said it
+/// may be stored; skipped and invalid generations leave nothing behind.
+public struct IngestService: Sendable {
+    private let store: any LogStore
+    private let envelope: BodyEnvelope
+    private let writer: GenerationWriter
+    private let policy: IngestPolicy
+    private let clock: Clock
+
+    public init(store: any LogStore, envelope: BodyEnvelope, writer: GenerationWriter, policy: IngestPolicy, clock: Clock) {
+        self.store = store
+        self.envelope = envelope
+        self.writer = writer
+        self.policy = policy
+        self.clock = clock
+    }
+
+    /// Judges and stores every item on its own; returns once all stored items are durable.
+    /// Throws only for failures of the whole (storage down, queue full).
+    public func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
+        let now = Timestamp(micros: clock.nowMicros())
+        var results = [IngestResult?](repeating: nil, count: items.count)
+        var pending: [(index: Int, row: SealedGeneration)] = []
+        var accounts: [String: Account?] = [:]
+        var sealers: [String: BodyEnvelope.Sealer] = [:]
+
+        for (index, item) in items.enumerated() {
+            let input: GenerationInput
+            do {
+                input = try GenerationInput.parse(item, now: now)
+            } catch {
+                results[index] = .invalid(id: Self.readableID(item), error)
+                continue
+            }
+            if accounts[input.accountID] == nil {
+                accounts[input.accountID] = .some(try await store.account(id: input.accountID))
+            }
+            let account = accounts[input.accountID] ?? nil
+            if let reason = policy.skipReason(region: input.region, createdAt: input.createdAt, account: account) {
+                results[index] = .skipped(id: input.id, reason: reason)
+                continue
+            }
+            let sealer: BodyEnvelope.Sealer
+            if let cached = sealers[input.accountID] {
+                sealer = cached
+            } else {
+                sealer = try await envelope.sealer(for: input.accountID)
+                sealers[input.accountID] = sealer
+            }
+            pending.append((index, try Self.seal(input, with: sealer, storedAt: now)))
+        }
+
+        let outcomes = try await writer.submit(pending.map(\.row))
+        for ((index, row), outcome) in zip(pending, outcomes) {
+            switch outcome {
+            case .stored: results[index] = .stored(id: row.id)
+            case .duplicate: results[index] = .duplicate(id: row.id)
+            case .conflict: results[index] = .conflict(id: row.id)
+            }
+        }
+        return results.map { $0! }
+    }
+
+    private static func seal(
+        _ input: GenerationInput,
+        with sealer: BodyEnvelope.Sealer,
+        storedAt: Timestamp
+    ) throws
+        -> SealedGeneration
+    {
+        SealedGeneration(
+            id: input.id,
+            accountID: input.accountID,
+            createdAt: input.createdAt,
+            storedAt: storedAt,
+            userID: input.userID,
+            apiKeyID: input.apiKeyID,
+            model: input.model,
+            provider: input.provider,
+            region: input.region,
+            promptTokens: input.promptTokens,
+            completionTokens: input.completionTokens,
+            costUSD: input.costUSD,
+            latencyMilliseconds: input.latencyMilliseconds,
+            finishReason: input.finishReason,
+            streamed: input.streamed,
+            contentMAC: sealer.contentMAC(input.canonicalContent),
+            promptSealed: try sealer.seal(input.prompt.canonicalBytes, generationID: input.id, field: .prompt),
+            completionSealed: try sealer.seal(input.completion.canonicalBytes, generationID: input.id, field: .completion),
+            reasoningSealed: try input.reasoning.map {
+                try sealer.seal($0.canonicalBytes, generationID: input.id, field: .reasoning)
+            }
+        )
+    }
+
+    /// The item's id if it is a well-formed one, so a batch answer can say which item failed.
+    private static func readableID(_ item: JSONValue) -> String? {
+        guard case .string(let id)? = item["id"], Identifier.isValid(id) else { return nil }
+        return id
+    }
+}

@@ -1,0 +1,60 @@
+import IOLogCore
+import ServiceLifecycle
+
+/// The long-lived parts of a running service, opened once and closed on shutdown.
+public struct AppServices: Service {
+    public let store: any LogStore
+    public let keyring: DataKeyring
+    public let tokens: TokenService
+    public let writer: GenerationWriter
+    public let ingest: IngestService
+    public let metrics: ServerMetrics
+    public let clock: Clock
+    public let maximumBodyBytes: Int
+
+    /// Opens the data folder's databases and wires the services over them.
+    public static func open(_ arguments: some AppArguments) async throws -> AppServices {
+        for region in arguments.extraSkippedRegions where !GenerationInput.isRegion(region) {
+            throw IOLogError(.invalidInput, "--skip-region \(region) is not a region name (a short lowercase word)")
+        }
+        guard arguments.maximumBodyBytes > 0 else { throw IOLogError(.invalidInput, "--max-body-bytes must be positive") }
+        let store = try arguments.dataFolder.openStore()
+        let keyring: DataKeyring
+        do {
+            keyring = try await arguments.dataFolder.openKeyring(masterKey: arguments.masterKey)
+        } catch {
+            await store.close()
+            throw error
+        }
+        let writer = GenerationWriter(store: store, capacity: arguments.ingestQueueCapacity)
+        let ingest = IngestService(
+            store: store,
+            envelope: BodyEnvelope(keyring: keyring),
+            writer: writer,
+            policy: IngestPolicy(extraSkippedRegions: arguments.extraSkippedRegions),
+            clock: arguments.clock
+        )
+        return AppServices(
+            store: store,
+            keyring: keyring,
+            tokens: TokenService(store: store, clock: arguments.clock),
+            writer: writer,
+            ingest: ingest,
+            metrics: ServerMetrics(writer: writer),
+            clock: arguments.clock,
+            maximumBodyBytes: arguments.maximumBodyBytes
+        )
+    }
+
+    /// Closes the databases.
+    public func close() async {
+        await store.close()
+        await keyring.close()
+    }
+
+    public func run() async throws {
+        // Nothing to do until shutdown; cancellation also ends the wait.
+        try? await gracefulShutdown()
+        await close()
+    }
+}

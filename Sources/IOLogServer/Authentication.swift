@@ -1,0 +1,98 @@
+import Hummingbird
+import IOLogCore
+
+/// Establishes who is calling from `Authorization: Bearer <token>`; 401 without a valid token.
+///
+/// Nothing caches the lookup, so a token revoked with `iolog tokens revoke` is refused at once.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = IOLogRequestContext
+    let tokens: TokenService
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        guard let header = request.headers[.authorization], header.count > 7,
+            header.prefix(7).lowercased() == "bearer "
+        else {
+            throw APIError.unauthorized("send Authorization: Bearer <token>")
+        }
+        let presented = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        guard let principal = try await tokens.authenticate(presented) else {
+            throw APIError.unauthorized("the token is unknown or revoked")
+        }
+        var context = context
+        context.principal = principal
+        context.logger[metadataKey: "token"] = .string(principal.tokenID)
+        return try await next(request, context)
+    }
+}
+
+/// Lets only gateway or only platform tokens through; 403 for every other principal.
+struct RequireKind: RouterMiddleware {
+    typealias Context = IOLogRequestContext
+    let kind: TokenKind
+
+    init(_ kind: TokenKind) { self.kind = kind }
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        guard context.principal?.kind == kind else {
+            throw APIError(status: .forbidden, code: "forbidden", message: "this token may not call this endpoint; it needs a \(kind.rawValue) token")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// The one place that decides who may see an account's data (DESIGN §2 rule 4):
+/// a user who is an admin of `{account}` passes; a member gets 403; anyone else, and every
+/// unknown account, gets the same 404, so existence does not leak. Gateway and platform
+/// tokens get 403: they never read.
+struct AccountAdminMiddleware: RouterMiddleware {
+    typealias Context = IOLogRequestContext
+    let store: any LogStore
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        guard case .user(_, let userID)? = context.principal else {
+            throw APIError(status: .forbidden, code: "forbidden", message: "only a user token of an account admin may call this endpoint")
+        }
+        let account = try context.parameters.require("account")
+        switch try await store.role(accountID: account, userID: userID) {
+        case .admin?: return try await next(request, context)
+        case .member?: throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
+        case nil: throw APIError.accountNotFound
+        }
+    }
+}
+
+extension Principal {
+    /// The token's public id.
+    var tokenID: String {
+        switch self {
+        case .gateway(let id), .platform(let id), .user(let id, _): id
+        }
+    }
+
+    /// The kind of token behind the principal.
+    var kind: TokenKind {
+        switch self {
+        case .gateway: .gateway
+        case .platform: .platform
+        case .user: .user
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Hummingbird
+import IOLogCore
+
+/// `POST /v1/generations` and `POST /v1/generations/batch` (DESIGN §4.1), gateway tokens only.
+struct IngestController {
+    /// The most generations one batch may carry.
+    static let maximumBatchSize = 1_000
+
+    let services: AppServices
+
+    func register(on group: RouterGroup<IOLogRequestContext>) {
+        group.post(use: single)
+        group.post("batch", use: batch)
+    }
+
+    /// One item of a batch answer; also the body of a single answer that is not an error.
+    struct ItemAnswer: Encodable {
+        struct Problem: Encodable {
+            let code: String
+            let message: String
+            let field: String?
+        }
+        let id: String?
+        let status: String
+        var reason: String? = nil
+        var error: Problem? = nil
+    }
+
+    @Sendable func single(_ request: Request, context: IOLogRequestContext) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes)
+        let result = try await ingest([body])[0]
+        switch result {
+        case .stored, .duplicate, .skipped:
+            return try JSONBody.response(Self.answer(for: result), status: Self.status(for: result))
+        case .conflict(let id):
+            throw APIError(status: .conflict, code: "conflict", message: Self.conflictMessage(id))
+        case .invalid(_, let error):
+            throw APIError.invalid(error)
+        }
+    }
+
+    @Sendable func batch(_ request: Request, context: IOLogRequestContext) async throws -> Response {
+        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes)
+        guard case .array(let items)? = body["generations"] else {
+            throw APIError.invalid(FieldError(field: "generations", message: "generations must be an array"))
+        }
+        guard items.count <= Self.maximumBatchSize else {
+            throw APIError.invalid(
+                FieldError(field: "generations", message: "a batch holds at most \(Self.maximumBatchSize) generations")
+            )
+        }
+        struct Answer: Encodable { let results: [ItemAnswer] }
+        return try JSONBody.response(Answer(results: try await ingest(items).map(Self.answer(for:))))
+    }
+
+    private func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
+        do {
+            let results = try await services.ingest.ingest(items)
+            services.metrics.record(results)
+            return results
+        } catch is GenerationWriter.Overloaded {
+            services.metrics.recordOverloaded(items.count)
+            throw APIError.overloaded
+        }
+    }
+
+    static func status(for result: IngestResult) -> HTTPResponse.Status {
+        switch result {
+        case .stored: .created
+        case .duplicate: .ok
+        case .skipped: .accepted
+        case .conflict: .conflict
+        case .invalid: .badRequest
+        }
+    }
+
+    static func answer(for result: IngestResult) -> ItemAnswer {
+        switch result {
+        case .stored(let id): ItemAnswer(id: id, status: "stored")
+        case .duplicate(let id): ItemAnswer(id: id, status: "duplicate")
+        case .skipped(let id, let reason): ItemAnswer(id: id, status: "skipped", reason: reason.rawValue)
+        case .conflict(let id):
+            ItemAnswer(id: id, status: "error", error: .init(code: "conflict", message: conflictMessage(id), field: nil))
+        case .invalid(let id, let error):
+            ItemAnswer(
+                id: id,
+                status: "error",
+                error: .init(code: "invalid_request", message: error.message, field: error.field)
+            )
+        }
+    }
+
+    private static func conflictMessage(_ id: String) -> String {
+        "generation \(id) is already stored with different content or under another account"
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import IOLogCore
+import IOLogServer
+import Logging
+import Synchronization
+import Testing
+
+struct TestArguments: AppArguments {
+    let hostname = "127.0.0.1"
+    let port = 0
+    let dataFolder: DataFolder
+    let masterKey: MasterKey
+    var extraSkippedRegions: [String] = []
+    var maximumBodyBytes = AppDefaults.maximumBodyBytes
+    var ingestQueueCapacity = AppDefaults.ingestQueueCapacity
+    var clock = Clock.fixed(Fixture.now.date)
+
+    init(folder: String, masterKey: MasterKey? = nil) throws {
+        dataFolder = DataFolder(path: folder)
+        self.masterKey = try masterKey ?? MasterKey(SymmetricKey.random())
+    }
+}
+
+func temporaryPath() -> String { NSTemporaryDirectory() + "iolog-server-test-" + UUID().uuidString }
+
+/// Collects every log line the application writes, with its metadata.
+final class LogCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var text: String { lines.withLock { $0.joined(separator: "\n") } }
+
+    func logger() -> Logger {
+        var logger = Logger(label: "iolog-test") { _ in Handler(capture: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            let all = metadata.merging(event.metadata ?? [:]) { $1 }
+            capture.append("\(event.level) \(event.message) \(all) \(event.source) \(event.file):\(event.line)")
+        }
+    }
+}
+
+/// A data folder with an opted-in organization, a second account, and a token for every kind of caller.
+struct Fixture {
+    /// The fixed "now" of the test clock.
+    static let now = RFC3339.parse("2026-11-22T12:00:00Z")!
+    /// When `org_acme` turned logging on.
+    static let enabledAt = RFC3339.parse("2026-11-01T00:00:00Z")!
+
+    let path = temporaryPath()
+    let gateway: String
+    let platform: String
+    let admin: String
+    let member: String
+    let outsider: String
+    let otherAdmin: String
+    let revoked: String
+    private(set) var arguments: TestArguments
+
+    init(configure: (inout TestArguments) -> Void = { _ in }) async throws {
+        arguments = try TestArguments(folder: path)
+        configure(&arguments)
+        let store = try arguments.dataFolder.openStore()
+        _ = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", at: Fixture.enabledAt)
+        _ = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Fixture.enabledAt, audit: nil)
+        _ = try await store.upsertAccount(id: "org_off", kind: .organization, name: nil, at: Fixture.enabledAt)
+        _ = try await store.upsertAccount(id: "org_other", kind: .organization, name: nil, at: Fixture.enabledAt)
+        _ = try await store.setIOLogging(accountID: "org_other", enabled: true, at: Fixture.enabledAt, audit: nil)
+        try await store.setMembership(accountID: "org_acme", userID: "alice", role: .admin, at: Fixture.enabledAt)
+        try await store.setMembership(accountID: "org_acme", userID: "bob", role: .member, at: Fixture.enabledAt)
+        try await store.setMembership(accountID: "org_other", userID: "olga", role: .admin, at: Fixture.enabledAt)
+        let tokens = TokenService(store: store)
+        gateway = try await tokens.create(kind: .gateway).token
+        platform = try await tokens.create(kind: .platform).token
+        admin = try await tokens.create(kind: .user, userID: "alice").token
+        member = try await tokens.create(kind: .user, userID: "bob").token
+        outsider = try await tokens.create(kind: .user, userID: "mallory").token
+        otherAdmin = try await tokens.create(kind: .user, userID: "olga").token
+        let revokedToken = try await tokens.create(kind: .gateway)
+        try await tokens.revoke(id: revokedToken.record.id)
+        revoked = revokedToken.token
+        await store.close()
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+
+    /// Runs `body` against the real application, in-process.
+    func withApp(
+        logs: LogCapture = LogCapture(),
+        _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
+    )
+        async throws
+    {
+        let app = try await buildApplication(arguments, logger: logs.logger())
+        try await app.test(.router, body)
+    }
+
+    /// Reopens the log database after the app has closed it.
+    func withStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
+        let store = try arguments.dataFolder.openStore()
+        do {
+            let result = try await body(store)
+            await store.close()
+            return result
+        } catch {
+            await store.close()
+            throw error
+        }
+    }
+}
+
+/// A JSON request body, serialized once so it can cross into `@Sendable` test closures.
+struct Payload: Sendable {
+    let data: Data
+
+    init(_ object: Any) throws { data = try JSONSerialization.data(withJSONObject: object, options: [.fragmentsAllowed]) }
+
+    init(raw: String) { data = Data(raw.utf8) }
+
+    var buffer: ByteBuffer { ByteBuffer(bytes: data) }
+
+    /// `{"generations": [items…]}`
+    static func batch(_ items: [Payload]) -> Payload {
+        Payload(raw: "{\"generations\":[" + items.map { String(decoding: $0.data, as: UTF8.self) }.joined(separator: ",") + "]}")
+    }
+}
+
+/// A valid generation for `org_acme`, as the gateway would post it; `changes` edit it
+/// (`NSNull()` removes a field).
+func generation(
+    _ id: String = "gen-\(UUID().uuidString)",
+    account: String = "org_acme",
+    _ changes: [String: Any] = [:]
+)
+    -> Payload
+{
+    var body: [String: Any] = [
+        "id": id, "account_id": account, "user_id": "user_42", "created_at": "2026-11-22T07:00:00.123Z",
+        "model": "openai/gpt-4o", "provider": "OpenAI", "routing": ["region": "global"],
+        "usage": ["prompt_tokens": 1200, "completion_tokens": 350], "cost_usd": 0.004125, "latency_ms": 812,
+        "finish_reason": "stop", "streamed": false,
+        "prompt": [["role": "system", "content": "Be brief."], ["role": "user", "content": "What is 2+2?"]],
+        "completion": ["role": "assistant", "content": "4"],
+    ]
+    for (key, value) in changes {
+        if value is NSNull { body.removeValue(forKey: key) } else { body[key] = value }
+    }
+    // Building from literals always serializes.
+    return try! Payload(body)
+}
+
+/// A valid generation with `changes` and a fresh id.
+func generation(_ changes: [String: Any]) -> Payload { generation("gen-\(UUID().uuidString)", changes) }
+
+func jsonBuffer(_ object: Any) throws -> ByteBuffer { try Payload(object).buffer }
+
+func headers(token: String?, contentType: String? = "application/json") -> HTTPFields {
+    var fields = HTTPFields()
+    if let token { fields[.authorization] = "Bearer \(token)" }
+    if let contentType { fields[.contentType] = contentType }
+    return fields
+}
+
+func jsonObject(_ response: TestResponse) throws -> [String: Any] {
+    try #require(try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any])
+}
+
+extension TestClientProtocol {
+    /// Posts one generation with the gateway token and returns status and JSON body.
+    func ingest(_ body: Payload, token: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+        try await execute(uri: "/v1/generations", method: .post, headers: headers(token: token), body: body.buffer) {
+            ($0.status, try jsonObject($0))
+        }
+    }
+}
