@@ -69,6 +69,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as IOLogError where error.code == .corrupted || error.code == .keyUnavailable {
+            // Names the generation and field, never content; the key material is not in the message either.
+            logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
+            throw APIError(status: .internalServerError, code: "content_unavailable", message: error.message)
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch {

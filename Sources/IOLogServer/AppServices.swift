@@ -8,6 +8,7 @@ public struct AppServices: Service {
     public let tokens: TokenService
     public let writer: GenerationWriter
     public let ingest: IngestService
+    public let read: ReadService
     public let metrics: ServerMetrics
     public let clock: Clock
     public let maximumBodyBytes: Int
@@ -27,9 +28,10 @@ public struct AppServices: Service {
             throw error
         }
         let writer = GenerationWriter(store: store, capacity: arguments.ingestQueueCapacity)
+        let envelope = BodyEnvelope(keyring: keyring)
         let ingest = IngestService(
             store: store,
-            envelope: BodyEnvelope(keyring: keyring),
+            envelope: envelope,
             writer: writer,
             policy: IngestPolicy(extraSkippedRegions: arguments.extraSkippedRegions),
             clock: arguments.clock
@@ -40,6 +42,7 @@ public struct AppServices: Service {
             tokens: TokenService(store: store, clock: arguments.clock),
             writer: writer,
             ingest: ingest,
+            read: ReadService(store: store, envelope: envelope, clock: arguments.clock),
             metrics: ServerMetrics(writer: writer),
             clock: arguments.clock,
             maximumBodyBytes: arguments.maximumBodyBytes

@@ -32,8 +32,9 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens))
     IngestController(services: services).register(on: api.group("generations").add(middleware: RequireKind(.gateway)))
     PlatformController(services: services).register(on: api.group("accounts").add(middleware: RequireKind(.platform)))
-    SettingsController(services: services).register(
-        on: api.group("accounts/:account").add(middleware: AccountAdminMiddleware(store: services.store))
-    )
+    let admin = api.group("accounts/:account").add(middleware: AccountAdminMiddleware(services: services))
+    SettingsController(services: services).register(on: admin)
+    GenerationsController(services: services).register(on: admin)
+    AuditController(services: services).register(on: admin)
     return router
 }

@@ -55,10 +55,10 @@ struct RequireKind: RouterMiddleware {
 /// The one place that decides who may see an account's data (DESIGN §2 rule 4):
 /// a user who is an admin of `{account}` passes; a member gets 403; anyone else, and every
 /// unknown account, gets the same 404, so existence does not leak. Gateway and platform
-/// tokens get 403: they never read.
+/// tokens get 403: they never read. Refusals of a user are audited as `access.denied`.
 struct AccountAdminMiddleware: RouterMiddleware {
     typealias Context = IOLogRequestContext
-    let store: any LogStore
+    let services: AppServices
 
     func handle(
         _ request: Request,
@@ -71,11 +71,20 @@ struct AccountAdminMiddleware: RouterMiddleware {
             throw APIError(status: .forbidden, code: "forbidden", message: "only a user token of an account admin may call this endpoint")
         }
         let account = try context.parameters.require("account")
-        switch try await store.role(accountID: account, userID: userID) {
-        case .admin?: return try await next(request, context)
-        case .member?: throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
-        case nil: throw APIError.accountNotFound
+        let role = try await services.store.role(accountID: account, userID: userID)
+        if role == .admin { return try await next(request, context) }
+        // Only well-formed ids are recorded, so a probe cannot write arbitrary text into the trail.
+        if Identifier.isValid(account) {
+            try await services.read.recordDenied(
+                accountID: account,
+                actor: context.actor,
+                target: "\(request.method) \(request.uri.path)"
+            )
         }
+        if role == .member {
+            throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
+        }
+        throw APIError.accountNotFound
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import IOLogCore
 
 /// The data folder every command works on.
@@ -19,6 +20,11 @@ func validateIdentifier(_ value: String, _ what: String) throws {
     guard Identifier.isValid(value) else {
         throw ValidationError("\(what) must be 1–\(Identifier.maxLength) characters of A-Z a-z 0-9 . _ : -")
     }
+}
+
+/// Who runs a command, for audit events: the operating-system user on the server.
+var cliActor: String {
+    "cli:" + (ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
 }
 
 extension AccountKind: ExpressibleByArgument {}

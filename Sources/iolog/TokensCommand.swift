@@ -30,7 +30,7 @@ struct Tokens: AsyncParsableCommand {
         func run() async throws {
             let kind: TokenKind = gateway ? .gateway : platform ? .platform : .user
             let issued = try await data.withStore { store in
-                try await TokenService(store: store).create(kind: kind, userID: user, label: label)
+                try await TokenService(store: store).create(kind: kind, userID: user, label: label, actor: cliActor)
             }
             print(issued.token)
         }
@@ -68,7 +68,7 @@ struct Tokens: AsyncParsableCommand {
         @Argument(help: "The token id shown by 'tokens list' (not the secret).") var tokenID: String
 
         func run() async throws {
-            try await data.withStore { store in try await TokenService(store: store).revoke(id: tokenID) }
+            try await data.withStore { store in try await TokenService(store: store).revoke(id: tokenID, actor: cliActor) }
             print("token \(tokenID) revoked")
         }
     }

@@ -9,9 +9,9 @@ struct TokenTests {
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
         let service = TokenService(store: store)
-        let gateway = try await service.create(kind: .gateway)
-        let platform = try await service.create(kind: .platform)
-        let user = try await service.create(kind: .user, userID: "user_42", label: "laptop")
+        let gateway = try await service.create(kind: .gateway, actor: "test")
+        let platform = try await service.create(kind: .platform, actor: "test")
+        let user = try await service.create(kind: .user, userID: "user_42", label: "laptop", actor: "test")
         #expect(gateway.token.hasPrefix("iolog_gw-"))
         #expect(try await service.authenticate(gateway.token) == .gateway(tokenID: gateway.record.id))
         #expect(try await service.authenticate(platform.token) == .platform(tokenID: platform.record.id))
@@ -24,7 +24,7 @@ struct TokenTests {
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
         let service = TokenService(store: store)
-        let issued = try await service.create(kind: .gateway)
+        let issued = try await service.create(kind: .gateway, actor: "test")
         var wrongSecret = issued.token
         wrongSecret.removeLast()
         wrongSecret.append(issued.token.last == "0" ? "1" : "0")
@@ -33,9 +33,9 @@ struct TokenTests {
         ] {
             #expect(try await service.authenticate(presented) == nil, "accepted \(presented)")
         }
-        try await service.revoke(id: issued.record.id)
+        try await service.revoke(id: issued.record.id, actor: "test")
         #expect(try await service.authenticate(issued.token) == nil)
-        let again = await #expect(throws: IOLogError.self) { try await service.revoke(id: issued.record.id) }
+        let again = await #expect(throws: IOLogError.self) { try await service.revoke(id: issued.record.id, actor: "test") }
         #expect(again?.code == .notFound)
         #expect(try await store.tokens().first?.revokedAt != nil)
         await store.close()
@@ -46,9 +46,9 @@ struct TokenTests {
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
         let service = TokenService(store: store)
-        await #expect(throws: IOLogError.self) { try await service.create(kind: .user) }
-        await #expect(throws: IOLogError.self) { try await service.create(kind: .gateway, userID: "u") }
-        await #expect(throws: IOLogError.self) { try await service.create(kind: .user, userID: "bad id") }
+        await #expect(throws: IOLogError.self) { try await service.create(kind: .user, actor: "test") }
+        await #expect(throws: IOLogError.self) { try await service.create(kind: .gateway, userID: "u", actor: "test") }
+        await #expect(throws: IOLogError.self) { try await service.create(kind: .user, userID: "bad id", actor: "test") }
         await store.close()
     }
 
@@ -56,7 +56,7 @@ struct TokenTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
-        let issued = try await TokenService(store: store).create(kind: .platform)
+        let issued = try await TokenService(store: store).create(kind: .platform, actor: "test")
         await store.close()
         let secret = Array(issued.token.split(separator: "_").last!.utf8)
         for file in try folder.allFiles() {

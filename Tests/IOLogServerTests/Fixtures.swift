@@ -86,14 +86,14 @@ struct Fixture {
         try await store.setMembership(accountID: "org_acme", userID: "bob", role: .member, at: Fixture.enabledAt)
         try await store.setMembership(accountID: "org_other", userID: "olga", role: .admin, at: Fixture.enabledAt)
         let tokens = TokenService(store: store)
-        gateway = try await tokens.create(kind: .gateway).token
-        platform = try await tokens.create(kind: .platform).token
-        admin = try await tokens.create(kind: .user, userID: "alice").token
-        member = try await tokens.create(kind: .user, userID: "bob").token
-        outsider = try await tokens.create(kind: .user, userID: "mallory").token
-        otherAdmin = try await tokens.create(kind: .user, userID: "olga").token
-        let revokedToken = try await tokens.create(kind: .gateway)
-        try await tokens.revoke(id: revokedToken.record.id)
+        gateway = try await tokens.create(kind: .gateway, actor: "test").token
+        platform = try await tokens.create(kind: .platform, actor: "test").token
+        admin = try await tokens.create(kind: .user, userID: "alice", actor: "test").token
+        member = try await tokens.create(kind: .user, userID: "bob", actor: "test").token
+        outsider = try await tokens.create(kind: .user, userID: "mallory", actor: "test").token
+        otherAdmin = try await tokens.create(kind: .user, userID: "olga", actor: "test").token
+        let revokedToken = try await tokens.create(kind: .gateway, actor: "test")
+        try await tokens.revoke(id: revokedToken.record.id, actor: "test")
         revoked = revokedToken.token
         await store.close()
     }
@@ -134,6 +134,9 @@ struct Payload: Sendable {
     init(raw: String) { data = Data(raw.utf8) }
 
     var buffer: ByteBuffer { ByteBuffer(bytes: data) }
+
+    /// The JSON value again, for comparisons.
+    func object() throws -> Any { try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) }
 
     /// `{"generations": [items…]}`
     static func batch(_ items: [Payload]) -> Payload {

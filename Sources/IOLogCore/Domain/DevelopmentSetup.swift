@@ -39,8 +39,8 @@ public struct DevelopmentSetup: Sendable {
         try await store.setMembership(accountID: Self.accountID, userID: Self.adminUserID, role: .admin, at: now)
         let tokens = TokenService(store: store, clock: clock)
         return Tokens(
-            gateway: try await tokens.create(kind: .gateway, label: "serve --dev"),
-            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev")
+            gateway: try await tokens.create(kind: .gateway, label: "serve --dev", actor: "cli:serve --dev"),
+            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev", actor: "cli:serve --dev")
         )
     }
 }

@@ -20,8 +20,15 @@ public struct TokenService: Sendable {
         self.clock = clock
     }
 
-    /// Makes a token of `kind` (user tokens need `userID`).
-    public func create(kind: TokenKind, userID: String? = nil, label: String? = nil) async throws -> IssuedToken {
+    /// Makes a token of `kind` (user tokens need `userID`); audited as `token.create` by `actor`.
+    public func create(
+        kind: TokenKind,
+        userID: String? = nil,
+        label: String? = nil,
+        actor: String
+    ) async throws
+        -> IssuedToken
+    {
         switch (kind, userID) {
         case (.user, nil): throw IOLogError.invalidInput("a user token needs a user id")
         case (.user, let userID?): _ = try Identifier.validated(userID, as: "user id")
@@ -40,7 +47,16 @@ public struct TokenService: Sendable {
             createdAt: Timestamp(micros: clock.nowMicros()),
             revokedAt: nil
         )
-        try await store.insertToken(record, secretSHA256: Digest.sha256(secretText.utf8))
+        var detail: [String: JSONValue] = ["kind": .string(kind.rawValue)]
+        detail["user_id"] = userID.map(JSONValue.string)
+        let audit = AuditEvent(
+            occurredAt: record.createdAt,
+            actor: actor,
+            action: "token.create",
+            target: id,
+            detail: String(decoding: JSONValue.object(detail).canonicalBytes, as: UTF8.self)
+        )
+        try await store.insertToken(record, secretSHA256: Digest.sha256(secretText.utf8), audit: audit)
         return IssuedToken(record: record, token: Self.prefix + id + "_" + secretText)
     }
 
@@ -62,15 +78,19 @@ public struct TokenService: Sendable {
         }
     }
 
-    /// Revokes a token by id; effective at once for every process on the data folder.
-    public func revoke(id: String) async throws {
-        guard try await store.revokeToken(id: id, at: Timestamp(micros: clock.nowMicros())) else {
+    /// Revokes a token by id, audited as `token.revoke` by `actor`; effective at once for every
+    /// process on the data folder.
+    public func revoke(id: String, actor: String) async throws {
+        let now = Timestamp(micros: clock.nowMicros())
+        let audit = AuditEvent(occurredAt: now, actor: actor, action: "token.revoke", target: id)
+        guard try await store.revokeToken(id: id, at: now, audit: audit) else {
             throw IOLogError.notFound("no active token \(id)")
         }
     }
 }
 
-func hex(_ bytes: [UInt8]) -> String {
+/// Lowercase hexadecimal.
+public func hex(_ bytes: [UInt8]) -> String {
     let digits = Array("0123456789abcdef".utf8)
     var out = [UInt8]()
     out.reserveCapacity(bytes.count * 2)

@@ -13,14 +13,14 @@ public protocol LogStore: Sendable {
     /// The user's role in the account, or nil if not a member.
     func role(accountID: String, userID: String) async throws -> Role?
 
-    /// Stores a new token with the SHA-256 of its secret.
-    func insertToken(_ token: TokenRecord, secretSHA256: [UInt8]) async throws
+    /// Stores a new token with the SHA-256 of its secret, and `audit` in the same transaction.
+    func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent?) async throws
     /// The token and the SHA-256 of its secret, to be compared in constant time by the caller.
     func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])?
     /// Every token, newest first.
     func tokens() async throws -> [TokenRecord]
-    /// Marks a token revoked; false if no unrevoked token has that id.
-    func revokeToken(id: String, at time: Timestamp) async throws -> Bool
+    /// Marks a token revoked (appending `audit` if it was); false if no unrevoked token has that id.
+    func revokeToken(id: String, at time: Timestamp, audit: AuditEvent?) async throws -> Bool
 
     /// Stores a sealed generation durably; throws `conflict` if its id exists.
     func insertGeneration(_ generation: SealedGeneration) async throws
@@ -30,6 +30,29 @@ public protocol LogStore: Sendable {
     func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome]
     /// The stored generation with this id, in any account.
     func generation(id: String) async throws -> SealedGeneration?
+    /// The generation with this id if it belongs to `accountID`.
+    func generation(accountID: String, id: String) async throws -> SealedGeneration?
+    /// One page of an account's generations, newest first, strictly after `cursor`; metadata only.
+    func generationSummaries(
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    )
+        async throws -> [GenerationSummary]
+    /// Like `generationSummaries` but with the sealed bodies, for export.
+    func sealedGenerations(
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    )
+        async throws -> [SealedGeneration]
+
+    /// An account's audit events, newest first, with sequence below `before`.
+    func auditEvents(accountID: String, before: Int64?, limit: Int) async throws -> [StoredAuditEvent]
+    /// Walks the whole audit chain.
+    func verifyAuditChain() async throws -> AuditVerification
 
     /// Throws unless the database answers a trivial query.
     func checkHealth() async throws

@@ -183,7 +183,7 @@ public final class SQLiteStore: LogStore {
         )
     }
 
-    public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8]) async throws {
+    public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent?) async throws {
         try await writer.write { db in
             try db.execute(
                 "INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -195,6 +195,7 @@ public final class SQLiteStore: LogStore {
                 token.revokedAt?.micros,
                 secretSHA256
             )
+            if let audit { try Self.append(audit, to: db) }
         }
     }
 
@@ -212,9 +213,11 @@ public final class SQLiteStore: LogStore {
         }
     }
 
-    public func revokeToken(id: String, at time: Timestamp) async throws -> Bool {
+    public func revokeToken(id: String, at time: Timestamp, audit: AuditEvent?) async throws -> Bool {
         try await writer.write { db in
-            try db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", time.micros, id) > 0
+            let revoked = try db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", time.micros, id) > 0
+            if revoked, let audit { try Self.append(audit, to: db) }
+            return revoked
         }
     }
 
@@ -261,29 +264,202 @@ public final class SQLiteStore: LogStore {
 
     public func generation(id: String) async throws -> SealedGeneration? {
         try await reader.read { db in
-            try db.queryFirst("SELECT \(Self.generationColumns) FROM generations WHERE id = ?", id) { row in
-                SealedGeneration(
-                    id: row.text(0),
-                    accountID: row.text(1),
-                    createdAt: Timestamp(micros: row.int64(2)),
-                    storedAt: Timestamp(micros: row.int64(3)),
-                    userID: row.optionalText(4),
-                    apiKeyID: row.optionalText(5),
-                    model: row.text(6),
-                    provider: row.text(7),
-                    region: row.text(8),
-                    promptTokens: row.optionalInt64(9),
-                    completionTokens: row.optionalInt64(10),
-                    costUSD: row.optionalDouble(11),
-                    latencyMilliseconds: row.optionalInt64(12),
-                    finishReason: row.optionalText(13),
-                    streamed: row.optionalInt64(14).map { $0 == 1 },
-                    contentMAC: row.blob(15),
-                    promptSealed: row.blob(16),
-                    completionSealed: row.blob(17),
-                    reasoningSealed: row.optionalBlob(18)
-                )
+            try db.queryFirst("SELECT \(Self.generationColumns) FROM generations WHERE id = ?", id, map: Self.sealedGeneration)
+        }
+    }
+
+    public func generation(accountID: String, id: String) async throws -> SealedGeneration? {
+        try await reader.read { db in
+            try db.queryFirst(
+                "SELECT \(Self.generationColumns) FROM generations WHERE id = ? AND account_id = ?",
+                id,
+                accountID,
+                map: Self.sealedGeneration
+            )
+        }
+    }
+
+    public func generationSummaries(
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    )
+        async throws -> [GenerationSummary]
+    {
+        let (sql, arguments) = Self.listQuery(
+            columns: Self.summaryColumns,
+            accountID: accountID,
+            filter: filter,
+            after: cursor,
+            limit: limit
+        )
+        return try await reader.read { db in
+            let statement = try db.prepare(sql)
+            try statement.bind(arguments)
+            var rows: [GenerationSummary] = []
+            while try statement.step() { rows.append(Self.summary(Row(statement: statement))) }
+            return rows
+        }
+    }
+
+    public func sealedGenerations(
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    )
+        async throws -> [SealedGeneration]
+    {
+        let (sql, arguments) = Self.listQuery(
+            columns: Self.generationColumns,
+            accountID: accountID,
+            filter: filter,
+            after: cursor,
+            limit: limit
+        )
+        return try await reader.read { db in
+            let statement = try db.prepare(sql)
+            try statement.bind(arguments)
+            var rows: [SealedGeneration] = []
+            while try statement.step() { rows.append(Self.sealedGeneration(Row(statement: statement))) }
+            return rows
+        }
+    }
+
+    /// The list query: equality filters first, then the time range, then the keyset position,
+    /// ordered to match the `generations_by_*` indexes so no sort step is needed.
+    static func listQuery(
+        columns: String,
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    ) -> (String, [any SQLBindable]) {
+        var conditions = ["account_id = ?"]
+        var arguments: [any SQLBindable] = [accountID]
+        for (column, value) in [("model", filter.model), ("provider", filter.provider), ("user_id", filter.userID)] {
+            if let value {
+                conditions.append("\(column) = ?")
+                arguments.append(value)
             }
         }
+        if let from = filter.from {
+            conditions.append("created_at >= ?")
+            arguments.append(from.micros)
+        }
+        if let to = filter.to {
+            conditions.append("created_at < ?")
+            arguments.append(to.micros)
+        }
+        if let cursor {
+            conditions.append("(created_at, id) < (?, ?)")
+            arguments.append(cursor.createdAt.micros)
+            arguments.append(cursor.id)
+        }
+        arguments.append(limit)
+        let sql = """
+            SELECT \(columns) FROM generations WHERE \(conditions.joined(separator: " AND ")) \
+            ORDER BY created_at DESC, id DESC LIMIT ?
+            """
+        return (sql, arguments)
+    }
+
+    static let summaryColumns = """
+        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
+        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, reasoning_sealed IS NOT NULL
+        """
+
+    private static func summary(_ row: Row) -> GenerationSummary {
+        var sealed = metadata(row)
+        sealed.reasoningSealed = row.int64(15) == 1 ? [] : nil
+        return GenerationSummary(sealed)
+    }
+
+    /// Columns 0–14 (shared by both column lists) as a generation without bodies.
+    private static func metadata(_ row: Row) -> SealedGeneration {
+        SealedGeneration(
+            id: row.text(0),
+            accountID: row.text(1),
+            createdAt: Timestamp(micros: row.int64(2)),
+            storedAt: Timestamp(micros: row.int64(3)),
+            userID: row.optionalText(4),
+            apiKeyID: row.optionalText(5),
+            model: row.text(6),
+            provider: row.text(7),
+            region: row.text(8),
+            promptTokens: row.optionalInt64(9),
+            completionTokens: row.optionalInt64(10),
+            costUSD: row.optionalDouble(11),
+            latencyMilliseconds: row.optionalInt64(12),
+            finishReason: row.optionalText(13),
+            streamed: row.optionalInt64(14).map { $0 == 1 },
+            contentMAC: [],
+            promptSealed: [],
+            completionSealed: []
+        )
+    }
+
+    private static func sealedGeneration(_ row: Row) -> SealedGeneration {
+        var generation = metadata(row)
+        generation.contentMAC = row.blob(15)
+        generation.promptSealed = row.blob(16)
+        generation.completionSealed = row.blob(17)
+        generation.reasoningSealed = row.optionalBlob(18)
+        return generation
+    }
+
+    // MARK: Audit trail reads
+
+    public func auditEvents(accountID: String, before: Int64?, limit: Int) async throws -> [StoredAuditEvent] {
+        try await reader.read { db in
+            try db.query(
+                "SELECT \(Self.auditColumns) FROM audit_events WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                accountID,
+                before ?? Int64.max,
+                limit,
+                map: Self.auditEvent
+            )
+        }
+    }
+
+    public func verifyAuditChain() async throws -> AuditVerification {
+        // Read in chunks on the reader connection, inside one read transaction so the chain
+        // is checked as of one moment while appends go on.
+        try await reader.read { db in
+            try db.execute("BEGIN")
+            defer { try? db.execute("COMMIT") }
+            var walker = AuditChainWalker()
+            var after: Int64 = 0
+            while true {
+                let chunk = try db.query(
+                    "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 10000",
+                    after,
+                    map: Self.auditEvent
+                )
+                for row in chunk {
+                    if let broken = walker.check(row) { return broken }
+                }
+                guard let last = chunk.last else { break }
+                after = last.sequence
+            }
+            let highest = try db.queryFirst("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'") { $0.int64(0) } ?? 0
+            return walker.finish(highestSequenceUsed: highest)
+        }
+    }
+
+    private static let auditColumns = "seq, occurred_at, actor, action, account_id, target, detail, previous_hash, hash"
+
+    private static func auditEvent(_ row: Row) -> StoredAuditEvent {
+        var event = AuditEvent(
+            occurredAt: Timestamp(micros: row.int64(1)),
+            actor: row.text(2),
+            action: row.text(3),
+            accountID: row.optionalText(4),
+            target: row.optionalText(5),
+            detail: row.optionalText(6)
+        )
+        event.sequence = row.int64(0)
+        return StoredAuditEvent(sequence: row.int64(0), event: event, previousHash: row.blob(7), hash: row.blob(8))
     }
 }

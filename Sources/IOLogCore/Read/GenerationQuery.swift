@@ -1,0 +1,111 @@
+import Foundation
+
+/// Filters of the Logs list and export (DESIGN §4.2). Every combination is served by an index.
+public struct GenerationFilter: Sendable, Equatable {
+    public var model: String?
+    public var provider: String?
+    public var userID: String?
+    /// Inclusive lower bound on `created_at`.
+    public var from: Timestamp?
+    /// Exclusive upper bound on `created_at`.
+    public var to: Timestamp?
+
+    public init(model: String? = nil, provider: String? = nil, userID: String? = nil, from: Timestamp? = nil, to: Timestamp? = nil) {
+        self.model = model
+        self.provider = provider
+        self.userID = userID
+        self.from = from
+        self.to = to
+    }
+
+    /// The filter as compact JSON, for audit events (names and times only).
+    public var auditDescription: String {
+        var members: [String: JSONValue] = [:]
+        members["model"] = model.map(JSONValue.string)
+        members["provider"] = provider.map(JSONValue.string)
+        members["user_id"] = userID.map(JSONValue.string)
+        members["from"] = from.map { .string($0.rfc3339) }
+        members["to"] = to.map { .string($0.rfc3339) }
+        return String(decoding: JSONValue.object(members).canonicalBytes, as: UTF8.self)
+    }
+}
+
+/// A position in the newest-first list: the last row of the previous page.
+///
+/// Keyset pagination on `(created_at, id)`: a page starts strictly after the cursor, so rows
+/// inserted meanwhile never shift a page (no duplicates, no gaps), unlike OFFSET.
+public struct ListCursor: Sendable, Equatable {
+    public let createdAt: Timestamp
+    public let id: String
+
+    public init(createdAt: Timestamp, id: String) {
+        self.createdAt = createdAt
+        self.id = id
+    }
+
+    /// Opaque to clients: base64url of `v1:<micros>:<id>`.
+    public var token: String {
+        Data("v1:\(createdAt.micros):\(id)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Decodes a token made by `token`; nil for anything else.
+    public init?(token: String) {
+        var base64 = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard token.count <= 256, let data = Data(base64Encoded: base64) else { return nil }
+        let parts = String(decoding: data, as: UTF8.self).split(separator: ":", maxSplits: 2)
+        guard parts.count == 3, parts[0] == "v1", let micros = Int64(parts[1]), Identifier.isValid(String(parts[2])) else {
+            return nil
+        }
+        self.init(createdAt: Timestamp(micros: micros), id: String(parts[2]))
+    }
+}
+
+/// A generation's metadata, as the list shows it: no bodies.
+public struct GenerationSummary: Sendable, Equatable {
+    public var id: String
+    public var accountID: String
+    public var createdAt: Timestamp
+    public var userID: String?
+    public var apiKeyID: String?
+    public var model: String
+    public var provider: String
+    public var region: String
+    public var promptTokens: Int64?
+    public var completionTokens: Int64?
+    public var costUSD: Double?
+    public var latencyMilliseconds: Int64?
+    public var finishReason: String?
+    public var streamed: Bool?
+    public var hasReasoning: Bool
+
+    public var cursor: ListCursor { ListCursor(createdAt: createdAt, id: id) }
+
+    public init(_ sealed: SealedGeneration) {
+        id = sealed.id
+        accountID = sealed.accountID
+        createdAt = sealed.createdAt
+        userID = sealed.userID
+        apiKeyID = sealed.apiKeyID
+        model = sealed.model
+        provider = sealed.provider
+        region = sealed.region
+        promptTokens = sealed.promptTokens
+        completionTokens = sealed.completionTokens
+        costUSD = sealed.costUSD
+        latencyMilliseconds = sealed.latencyMilliseconds
+        finishReason = sealed.finishReason
+        streamed = sealed.streamed
+        hasReasoning = sealed.reasoningSealed != nil
+    }
+}
+
+/// A generation with its bodies opened, as the detail view shows it.
+public struct GenerationDetail: Sendable, Equatable {
+    public var summary: GenerationSummary
+    public var prompt: JSONValue
+    public var completion: JSONValue
+    public var reasoning: JSONValue?
+}

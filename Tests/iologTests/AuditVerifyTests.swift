@@ -1,0 +1,55 @@
+import Foundation
+import IOLogCore
+import Testing
+
+@Suite("iolog audit verify")
+struct AuditVerifyTests {
+    /// A data folder with five audit events (token creations and revocations by the CLI).
+    private func folderWithEvents() throws -> Scratch {
+        let scratch = try Scratch()
+        var ids: [String] = []
+        for _ in 0..<3 {
+            let run = try runBinary(["tokens", "create", "--gateway", "--data-dir", scratch.dataDir])
+            #expect(run.status == 0)
+            ids.append(String(run.standardOutput.dropFirst("iolog_".count).split(separator: "_")[0]))
+        }
+        for id in ids.prefix(2) {
+            #expect(try runBinary(["tokens", "revoke", id, "--data-dir", scratch.dataDir]).status == 0)
+        }
+        return scratch
+    }
+
+    private func tamper(_ scratch: Scratch, _ sql: String) throws {
+        let database = try Database(path: DataFolder(path: scratch.dataDir).logDatabasePath)
+        try database.execute(sql)
+    }
+
+    @Test func anIntactTrailVerifies() throws {
+        let scratch = try folderWithEvents()
+        defer { scratch.remove() }
+        let run = try runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
+        #expect(run.status == 0)
+        #expect(run.standardOutput.hasPrefix("audit trail intact: 5 rows, last hash "))
+    }
+
+    @Test(
+        "tampering is detected and the row named",
+        arguments: [
+            ("UPDATE audit_events SET action = 'token.create' WHERE seq = 4", "row 4 was edited"),
+            ("UPDATE audit_events SET actor = 'cli:someone-else' WHERE seq = 1", "row 1 was edited"),
+            ("DELETE FROM audit_events WHERE seq = 3", "row 3 is missing"),
+            ("DELETE FROM audit_events WHERE seq IN (2, 3)", "rows 2–3 are missing"),
+            ("DELETE FROM audit_events WHERE seq = 5", "row 5 and later were removed"),
+            ("UPDATE audit_events SET previous_hash = zeroblob(32) WHERE seq = 2", "row 2 does not link"),
+        ]
+    )
+    func tamperingIsDetected(sql: String, expected: String) throws {
+        let scratch = try folderWithEvents()
+        defer { scratch.remove() }
+        try tamper(scratch, sql)
+        let run = try runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
+        #expect(run.status == 1)
+        #expect(run.standardError.contains(expected), "\(run.standardError)")
+        #expect(run.standardError.split(separator: "\n").count == 1)
+    }
+}
