@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Already under Hummingbird; named for header field names it does not re-export (Referrer-Policy…).
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Templating with HTML escaping by default, for the Logs pages (issue 5).
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(
@@ -47,7 +51,11 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            // Templates and the stylesheet are compiled into the binary: one file to deploy, no external assets.
+            resources: [.embedInCode("Pages/Templates"), .embedInCode("Pages/Assets")],
             swiftSettings: strict
         ),
         .executableTarget(

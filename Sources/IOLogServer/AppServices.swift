@@ -9,6 +9,8 @@ public struct AppServices: Service {
     public let writer: GenerationWriter
     public let ingest: IngestService
     public let read: ReadService
+    public let sessions: SessionService
+    let pages: PageRenderer
     public let metrics: ServerMetrics
     public let clock: Clock
     public let maximumBodyBytes: Int
@@ -43,6 +45,8 @@ public struct AppServices: Service {
             writer: writer,
             ingest: ingest,
             read: ReadService(store: store, envelope: envelope, clock: arguments.clock),
+            sessions: SessionService(store: store, clock: arguments.clock),
+            pages: try PageRenderer(),
             metrics: ServerMetrics(writer: writer),
             clock: arguments.clock,
             maximumBodyBytes: arguments.maximumBodyBytes

@@ -25,6 +25,7 @@ public func buildApplication(
 /// Every route of the service, with its middleware.
 public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLogRequestContext> {
     let router = Router(context: IOLogRequestContext.self)
+    router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: APIErrorMiddleware(logger: logger))
     HealthController(store: services.store).register(on: router)
     MetricsController(metrics: services.metrics).register(on: router)
@@ -36,5 +37,8 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     SettingsController(services: services).register(on: admin)
     GenerationsController(services: services).register(on: admin)
     AuditController(services: services).register(on: admin)
+
+    AssetsController().register(on: router)
+    PagesController(services: services, renderer: services.pages).register(on: router, logger: logger)
     return router
 }

@@ -52,10 +52,32 @@ struct RequireKind: RouterMiddleware {
     }
 }
 
-/// The one place that decides who may see an account's data (DESIGN §2 rule 4):
-/// a user who is an admin of `{account}` passes; a member gets 403; anyone else, and every
-/// unknown account, gets the same 404, so existence does not leak. Gateway and platform
-/// tokens get 403: they never read. Refusals of a user are audited as `access.denied`.
+/// What a user may do in an account (DESIGN §2 rule 4).
+enum AccountAccess: Sendable {
+    case admin
+    case member
+    /// Not a member, or no such account: the two are answered alike.
+    case outsider
+}
+
+extension AppServices {
+    /// The one place that decides who may see an account's data, for the API and the pages alike:
+    /// an admin of the account passes; a member is refused (403); anyone else, and every unknown
+    /// account, is an outsider (404), so existence does not leak. Every refusal is audited as
+    /// `access.denied` with `target` (only for well-formed ids, so a probe cannot write arbitrary
+    /// text into the trail).
+    func access(accountID: String, userID: String, actor: String, target: String) async throws -> AccountAccess {
+        let role = try await store.role(accountID: accountID, userID: userID)
+        if role == .admin { return .admin }
+        if Identifier.isValid(accountID) {
+            try await read.recordDenied(accountID: accountID, actor: actor, target: target)
+        }
+        return role == .member ? .member : .outsider
+    }
+}
+
+/// Applies `AppServices.access` to every `/v1/accounts/{account}/…` admin endpoint. Gateway and
+/// platform tokens get 403: they never read.
 struct AccountAdminMiddleware: RouterMiddleware {
     typealias Context = IOLogRequestContext
     let services: AppServices
@@ -71,20 +93,12 @@ struct AccountAdminMiddleware: RouterMiddleware {
             throw APIError(status: .forbidden, code: "forbidden", message: "only a user token of an account admin may call this endpoint")
         }
         let account = try context.parameters.require("account")
-        let role = try await services.store.role(accountID: account, userID: userID)
-        if role == .admin { return try await next(request, context) }
-        // Only well-formed ids are recorded, so a probe cannot write arbitrary text into the trail.
-        if Identifier.isValid(account) {
-            try await services.read.recordDenied(
-                accountID: account,
-                actor: context.actor,
-                target: "\(request.method) \(request.uri.path)"
-            )
+        let target = "\(request.method) \(request.uri.path)"
+        switch try await services.access(accountID: account, userID: userID, actor: context.actor, target: target) {
+        case .admin: return try await next(request, context)
+        case .member: throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
+        case .outsider: throw APIError.accountNotFound
         }
-        if role == .member {
-            throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
-        }
-        throw APIError.accountNotFound
     }
 }
 

@@ -90,7 +90,9 @@ enum QueryParameters {
         return String(value)
     }
 
-    static func filter(_ request: Request) throws -> GenerationFilter {
+    /// The list filters. With `daysAllowed` (the Logs page's date inputs), `from` and `to` may
+    /// also be plain dates: `from` a day means its start, `to` a day means through its end (UTC).
+    static func filter(_ request: Request, daysAllowed: Bool = false) throws -> GenerationFilter {
         var filter = GenerationFilter()
         for (name, keyPath) in [("model", \GenerationFilter.model), ("provider", \.provider)] {
             if let text = value(request, name) {
@@ -108,8 +110,14 @@ enum QueryParameters {
         }
         for (name, keyPath) in [("from", \GenerationFilter.from), ("to", \.to)] {
             if let text = value(request, name) {
+                if daysAllowed, let day = RFC3339.parse(text + "T00:00:00Z"), text.utf8.count == 10 {
+                    filter[keyPath: keyPath] = name == "to" ? Timestamp(micros: day.micros + 86_400_000_000) : day
+                    continue
+                }
                 guard let time = RFC3339.parse(text) else {
-                    throw APIError.invalid(FieldError(field: name, message: "\(name) must be an RFC 3339 timestamp"))
+                    throw APIError.invalid(
+                        FieldError(field: name, message: "\(name) must be an RFC 3339 timestamp\(daysAllowed ? " or a date (YYYY-MM-DD)" : "")")
+                    )
                 }
                 filter[keyPath: keyPath] = time
             }

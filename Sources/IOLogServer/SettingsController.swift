@@ -28,14 +28,22 @@ struct SettingsController {
         guard case .bool(let enabled)? = body["enabled"] else {
             throw APIError.invalid(FieldError(field: "enabled", message: "enabled must be true or false"))
         }
-        let now = Timestamp(micros: services.clock.nowMicros())
+        let setting = try await services.setIOLogging(accountID: accountID, enabled: enabled, actor: context.actor)
+        return try JSONBody.response(SettingsAnswer(io_logging: IOLoggingAnswer(setting)))
+    }
+}
+
+extension AppServices {
+    /// Turns I/O logging on or off for the API and the settings page alike, audited as
+    /// `io_logging.enable` / `io_logging.disable` in the same transaction.
+    func setIOLogging(accountID: String, enabled: Bool, actor: String) async throws -> IOLoggingSetting {
+        let now = Timestamp(micros: clock.nowMicros())
         let audit = AuditEvent(
             occurredAt: now,
-            actor: context.principal?.actor ?? "unknown",
+            actor: actor,
             action: enabled ? "io_logging.enable" : "io_logging.disable",
             accountID: accountID
         )
-        let setting = try await services.store.setIOLogging(accountID: accountID, enabled: enabled, at: now, audit: audit)
-        return try JSONBody.response(SettingsAnswer(io_logging: IOLoggingAnswer(setting)))
+        return try await store.setIOLogging(accountID: accountID, enabled: enabled, at: now, audit: audit)
     }
 }

@@ -20,6 +20,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Port to listen on.") var port = 8080
     @Flag(help: "Development mode: create a key, a demo organization and tokens. Not for production.")
     var dev = false
+    @Flag(help: "With --dev: fill the demo organization with a few hundred realistic generations.")
+    var demo = false
     @Option(help: "File holding the master key as one line of base64; must not be readable by group or others.")
     var masterKeyFile: String?
     @Option(
@@ -33,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
         guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard !demo || dev else { throw ValidationError("--demo only works together with --dev") }
         for region in skipRegions where !GenerationInput.isRegion(region) {
             throw ValidationError("--skip-region \(region): a region is a short lowercase word, like us or apac")
         }
@@ -52,8 +55,28 @@ struct Serve: AsyncParsableCommand {
             maximumBodyBytes: maxBodyBytes
         )
         let app = try await buildApplication(arguments)
-        if dev { try await printDevelopmentBanner(folder: folder) }
+        if dev { try await printDevelopmentBanner(folder: folder, masterKey: masterKey) }
         try await app.runService()
+    }
+
+    /// Seeds the demo organization through the real ingest path (sealed like any generation).
+    private func seedDemo(store: SQLiteStore, folder: DataFolder, masterKey: MasterKey) async throws -> Int {
+        let keyring = try await folder.openKeyring(masterKey: masterKey)
+        let ingest = IngestService(
+            store: store,
+            envelope: BodyEnvelope(keyring: keyring),
+            writer: GenerationWriter(store: store),
+            policy: IngestPolicy(extraSkippedRegions: skipRegions),
+            clock: .system
+        )
+        do {
+            let seeded = try await DemoData(store: store, ingest: ingest).seed()
+            await keyring.close()
+            return seeded
+        } catch {
+            await keyring.close()
+            throw error
+        }
     }
 
     /// --master-key-file, else IOLOG_MASTER_KEY, else (only with --dev) the folder's development key.
@@ -79,15 +102,21 @@ struct Serve: AsyncParsableCommand {
         return key
     }
 
-    private func printDevelopmentBanner(folder: DataFolder) async throws {
-        let tokens = try await folder.openStore().withClose { store in try await DevelopmentSetup(store: store).run() }
+    private func printDevelopmentBanner(folder: DataFolder, masterKey: MasterKey) async throws {
+        // With --demo, logging counts as on since 15 days ago, so the demo data can span two weeks.
+        let since = Timestamp(micros: Clock.system.nowMicros() - 15 * 86_400_000_000)
+        let (tokens, seeded) = try await folder.openStore().withClose { store in
+            let tokens = try await DevelopmentSetup(store: store).run(loggingSince: demo ? since : nil)
+            return (tokens, demo ? try await seedDemo(store: store, folder: folder, masterKey: masterKey) : 0)
+        }
         warn("DEVELOPMENT MODE: the master key lives in the data folder next to the data it protects.")
         print(
             """
 
             iolog is running in development mode on http://\(host):\(port)
               data folder:    \(folder.path)
-              demo account:   \(DevelopmentSetup.accountID) (I/O logging on), admin user \(DevelopmentSetup.adminUserID)
+              Logs page:      http://\(host):\(port)/login  (sign in with the admin token)
+              demo account:   \(DevelopmentSetup.accountID) (I/O logging on), admin user \(DevelopmentSetup.adminUserID)\(demo ? ", \(seeded) demo generations added" : "")
               gateway token:  \(tokens.gateway.token)
               admin token:    \(tokens.admin.token)
               health:         curl -s http://\(host):\(port)/healthz

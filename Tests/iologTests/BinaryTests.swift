@@ -1,4 +1,5 @@
 import Foundation
+import IOLogCore
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -66,28 +67,34 @@ struct BinaryTests {
         #expect(run.standardError.contains("IOLOG_MASTER_KEY"))
     }
 
-    @Test func serveDevCreatesKeyAndTokensAndAnswers() async throws {
-        let scratch = try Scratch()
-        defer { scratch.remove() }
+    /// Starts `iolog serve` with `arguments` on a random port and waits for /healthz.
+    func startServe(_ scratch: Scratch, _ arguments: [String]) async throws -> (process: Process, port: Int, outputPath: String) {
         let port = Int.random(in: 20_000...60_000)
-        let outputPath = scratch.path + "/stdout"
+        let outputPath = scratch.path + "/stdout-\(port)"
         #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
         let process = Process()
         process.executableURL = try iologBinary()
-        process.arguments = ["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)]
+        process.arguments = ["serve"] + arguments + ["--data-dir", scratch.dataDir, "--port", String(port)]
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
-
         var healthy = false
-        for _ in 0..<100 where !healthy {
+        for _ in 0..<150 where !healthy {
             try await Task.sleep(for: .milliseconds(100))
             if let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!) {
                 healthy = (response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: data, as: UTF8.self).contains("ok")
             }
         }
         #expect(healthy)
+        return (process, port, outputPath)
+    }
+
+    @Test func serveDevCreatesKeyAndTokensAndAnswers() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (process, port, outputPath) = try await startServe(scratch, ["--dev"])
+        defer { if process.isRunning { process.terminate() } }
+        #expect(try String(contentsOfFile: outputPath, encoding: .utf8).contains("Logs page:      http://127.0.0.1:\(port)/login"))
         let printed = try String(contentsOfFile: outputPath, encoding: .utf8)
         #expect(printed.contains("gateway token:  iolog_gw-"))
         #expect(printed.contains("admin token:    iolog_usr-"))
@@ -102,5 +109,29 @@ struct BinaryTests {
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
+    }
+
+    @Test func serveDevDemoSeedsOnceAndOnlyWithDev() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let refused = try runBinary(["serve", "--demo", "--data-dir", scratch.dataDir])
+        #expect(refused.status == 64)
+        #expect(refused.standardError.contains("--demo only works together with --dev"))
+        for expected in ["\(DemoData.count) demo generations added", "0 demo generations added"] {
+            let (process, port, outputPath) = try await startServe(scratch, ["--dev", "--demo"])
+            defer { if process.isRunning { process.terminate() } }
+            let printed = try String(contentsOfFile: outputPath, encoding: .utf8)
+            #expect(printed.contains(expected))
+            let admin = try #require(printed.split(separator: "\n").first { $0.contains("admin token:") }?.split(separator: " ").last)
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/accounts/demo-org/generations?limit=200")!)
+            request.setValue("Bearer \(admin)", forHTTPHeaderField: "Authorization")
+            let (data, _) = try await URLSession.shared.data(for: request)
+            let items = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["data"] as? [[String: Any]])
+            #expect(items.count == 200)
+            #expect(Set(items.compactMap { $0["model"] as? String }).count >= 5)
+            #expect(items.contains { $0["has_reasoning"] as? Bool == true })
+            process.terminate()
+            process.waitUntilExit()
+        }
     }
 }

@@ -19,7 +19,9 @@ public struct DevelopmentSetup: Sendable {
     }
 
     /// Creates the demo account and admin if missing, turns logging on, and issues fresh tokens.
-    public func run() async throws -> Tokens {
+    /// `loggingSince` backdates the moment logging is turned on (for demo data in the past); it
+    /// applies only when logging is off.
+    public func run(loggingSince: Timestamp? = nil) async throws -> Tokens {
         let now = Timestamp(micros: clock.nowMicros())
         let account = try await store.upsertAccount(
             id: Self.accountID,
@@ -34,7 +36,7 @@ public struct DevelopmentSetup: Sendable {
                 action: "io_logging.enable",
                 accountID: Self.accountID
             )
-            _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: now, audit: audit)
+            _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: loggingSince ?? now, audit: audit)
         }
         try await store.setMembership(accountID: Self.accountID, userID: Self.adminUserID, role: .admin, at: now)
         let tokens = TokenService(store: store, clock: clock)

@@ -33,6 +33,20 @@ public struct ReadService: Sendable {
         return (page, rows.count > limit ? page.last?.cursor : nil)
     }
 
+    /// The page just newer than `cursor`, newest first, and whether still newer rows exist
+    /// (for the "newer" link of the Logs page; the JSON API pages forward only).
+    public func listNewer(
+        accountID: String,
+        filter: GenerationFilter,
+        than cursor: ListCursor,
+        limit: Int
+    ) async throws
+        -> (items: [GenerationSummary], hasNewer: Bool)
+    {
+        let rows = try await store.generationSummaries(accountID: accountID, filter: filter, newerThan: cursor, limit: limit + 1)
+        return (Array(rows.suffix(limit)), rows.count > limit)
+    }
+
     /// The generation with its bodies opened, or nil if the account has no such generation.
     /// Audited as `generation.read` by `actor`.
     public func detail(accountID: String, id: String, actor: String) async throws -> GenerationDetail? {

@@ -40,6 +40,14 @@ public protocol LogStore: Sendable {
         limit: Int
     )
         async throws -> [GenerationSummary]
+    /// The page just newer than `cursor` (for a "newer" link), still ordered newest first.
+    func generationSummaries(
+        accountID: String,
+        filter: GenerationFilter,
+        newerThan cursor: ListCursor,
+        limit: Int
+    )
+        async throws -> [GenerationSummary]
     /// Like `generationSummaries` but with the sealed bodies, for export.
     func sealedGenerations(
         accountID: String,
@@ -67,6 +75,16 @@ public protocol LogStore: Sendable {
         audit: AuditEvent?
     ) async throws
         -> IOLoggingSetting
+
+    /// The accounts a user belongs to, with the role, ordered by account id.
+    func memberships(userID: String) async throws -> [(account: Account, role: Role)]
+
+    /// Stores a browser session under the SHA-256 of its secret (and drops expired ones).
+    func insertSession(_ session: SessionRecord, secretSHA256: [UInt8]) async throws
+    /// The session with this secret digest if it has not expired and its token is not revoked.
+    func session(secretSHA256: [UInt8], at time: Timestamp) async throws -> SessionRecord?
+    /// Ends a session.
+    func deleteSession(secretSHA256: [UInt8]) async throws
 
     /// Appends one event to the hash-chained audit trail.
     func appendAudit(_ event: AuditEvent) async throws

@@ -216,9 +216,68 @@ public final class SQLiteStore: LogStore {
     public func revokeToken(id: String, at time: Timestamp, audit: AuditEvent?) async throws -> Bool {
         try await writer.write { db in
             let revoked = try db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", time.micros, id) > 0
+            // Browser sessions opened with the token end with it, in the same transaction.
+            try db.execute("DELETE FROM sessions WHERE token_id = ?", id)
             if revoked, let audit { try Self.append(audit, to: db) }
             return revoked
         }
+    }
+
+    // MARK: Browser sessions
+
+    public func insertSession(_ session: SessionRecord, secretSHA256: [UInt8]) async throws {
+        try await writer.write { db in
+            // Expired sessions are dropped whenever a new one starts, so the table stays small.
+            try db.execute("DELETE FROM sessions WHERE expires_at <= ?", session.createdAt.micros)
+            try db.execute(
+                "INSERT INTO sessions (secret_sha256, token_id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                secretSHA256,
+                session.tokenID,
+                session.userID,
+                session.createdAt.micros,
+                session.expiresAt.micros
+            )
+        }
+    }
+
+    public func session(secretSHA256: [UInt8], at time: Timestamp) async throws -> SessionRecord? {
+        try await reader.read { db in
+            try db.queryFirst(
+                """
+                SELECT s.token_id, s.user_id, s.created_at, s.expires_at FROM sessions s
+                JOIN tokens t ON t.id = s.token_id
+                WHERE s.secret_sha256 = ? AND s.expires_at > ? AND t.revoked_at IS NULL
+                """,
+                secretSHA256,
+                time.micros
+            ) { row in
+                SessionRecord(
+                    tokenID: row.text(0),
+                    userID: row.text(1),
+                    createdAt: Timestamp(micros: row.int64(2)),
+                    expiresAt: Timestamp(micros: row.int64(3))
+                )
+            }
+        }
+    }
+
+    public func deleteSession(secretSHA256: [UInt8]) async throws {
+        try await writer.write { db in _ = try db.execute("DELETE FROM sessions WHERE secret_sha256 = ?", secretSHA256) }
+    }
+
+    public func memberships(userID: String) async throws -> [(account: Account, role: Role)] {
+        let rows = try await reader.read { db in
+            try db.query("SELECT account_id, role FROM memberships WHERE user_id = ? ORDER BY account_id", userID) {
+                ($0.text(0), $0.text(1))
+            }
+        }
+        var result: [(account: Account, role: Role)] = []
+        for (accountID, roleName) in rows {
+            if let account = try await account(id: accountID), let role = Role(rawValue: roleName) {
+                result.append((account, role))
+            }
+        }
+        return result
     }
 
     // MARK: Generations
@@ -287,16 +346,32 @@ public final class SQLiteStore: LogStore {
     )
         async throws -> [GenerationSummary]
     {
-        let (sql, arguments) = Self.listQuery(
+        try await summaries(Self.listQuery(columns: Self.summaryColumns, accountID: accountID, filter: filter, after: cursor, limit: limit))
+    }
+
+    public func generationSummaries(
+        accountID: String,
+        filter: GenerationFilter,
+        newerThan cursor: ListCursor,
+        limit: Int
+    )
+        async throws -> [GenerationSummary]
+    {
+        let query = Self.listQuery(
             columns: Self.summaryColumns,
             accountID: accountID,
             filter: filter,
             after: cursor,
-            limit: limit
+            limit: limit,
+            newer: true
         )
-        return try await reader.read { db in
-            let statement = try db.prepare(sql)
-            try statement.bind(arguments)
+        return try await summaries(query).reversed()
+    }
+
+    private func summaries(_ query: (String, [any SQLBindable])) async throws -> [GenerationSummary] {
+        try await reader.read { db in
+            let statement = try db.prepare(query.0)
+            try statement.bind(query.1)
             var rows: [GenerationSummary] = []
             while try statement.step() { rows.append(Self.summary(Row(statement: statement))) }
             return rows
@@ -328,13 +403,15 @@ public final class SQLiteStore: LogStore {
     }
 
     /// The list query: equality filters first, then the time range, then the keyset position,
-    /// ordered to match the `generations_by_*` indexes so no sort step is needed.
+    /// ordered to match the `generations_by_*` indexes so no sort step is needed. With `newer`,
+    /// it walks the same index the other way: the rows just newer than `cursor`, oldest first.
     static func listQuery(
         columns: String,
         accountID: String,
         filter: GenerationFilter,
         after cursor: ListCursor?,
-        limit: Int
+        limit: Int,
+        newer: Bool = false
     ) -> (String, [any SQLBindable]) {
         var conditions = ["account_id = ?"]
         var arguments: [any SQLBindable] = [accountID]
@@ -353,14 +430,14 @@ public final class SQLiteStore: LogStore {
             arguments.append(to.micros)
         }
         if let cursor {
-            conditions.append("(created_at, id) < (?, ?)")
+            conditions.append(newer ? "(created_at, id) > (?, ?)" : "(created_at, id) < (?, ?)")
             arguments.append(cursor.createdAt.micros)
             arguments.append(cursor.id)
         }
         arguments.append(limit)
         let sql = """
             SELECT \(columns) FROM generations WHERE \(conditions.joined(separator: " AND ")) \
-            ORDER BY created_at DESC, id DESC LIMIT ?
+            ORDER BY \(newer ? "created_at ASC, id ASC" : "created_at DESC, id DESC") LIMIT ?
             """
         return (sql, arguments)
     }

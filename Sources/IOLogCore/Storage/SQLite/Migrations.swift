@@ -75,7 +75,8 @@ extension MigrationSet {
     public static let log = MigrationSet(
         name: "log",
         migrations: [
-            Migration(version: 1, name: "initial", sql: PackageResources.log_0001_initial_sql)
+            Migration(version: 1, name: "initial", sql: PackageResources.log_0001_initial_sql),
+            Migration(version: 2, name: "sessions", sql: PackageResources.log_0002_sessions_sql),
         ]
     )
 

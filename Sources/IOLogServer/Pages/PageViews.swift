@@ -1,0 +1,271 @@
+import Foundation
+import IOLogCore
+
+// The values the templates render. Plain structs: swift-mustache reads their properties.
+
+struct ErrorView: PageView {
+    let title: String
+    let heading: String
+    let message: String
+    let homeHref: String
+    let homeLabel: String
+    let nav: AccountNav? = nil
+    let user: UserBar?
+
+    init(error: PageError, session: WebSession?) {
+        title = error.heading
+        heading = error.heading
+        message = error.message
+        user = UserBar(session)
+        homeHref = session == nil ? "/login" : "/accounts"
+        homeLabel = session == nil ? "Sign in" : "Your accounts"
+    }
+}
+
+struct LoginView: PageView {
+    let title = "Sign in"
+    let csrf: String
+    let next: String
+    let error: String?
+    let nav: AccountNav? = nil
+    let user: UserBar? = nil
+}
+
+struct AccountsView: PageView {
+    struct Item {
+        let id: String
+        let name: String
+        let kind: String
+        let role: String
+        let isAdmin: Bool
+    }
+    let title = "Your accounts"
+    let accounts: [Item]
+    // Stored, not computed: swift-mustache reads stored properties only.
+    let hasAccounts: Bool
+    let nav: AccountNav? = nil
+    let user: UserBar?
+
+    init(accounts: [Item], user: UserBar?) {
+        self.accounts = accounts
+        hasAccounts = !accounts.isEmpty
+        self.user = user
+    }
+}
+
+struct LogsView: PageView {
+    struct Filter {
+        let model: String
+        let provider: String
+        let userID: String
+        let from: String
+        let to: String
+        let active: Bool
+
+        init(model: String, provider: String, userID: String, from: String, to: String) {
+            (self.model, self.provider, self.userID, self.from, self.to) = (model, provider, userID, from, to)
+            active = !(model + provider + userID + from + to).isEmpty
+        }
+    }
+    struct Row {
+        let href: String
+        let time: String
+        let model: String
+        let provider: String
+        let user: String
+        let tokens: String
+        let cost: String
+        let latency: String
+        let hasReasoning: Bool
+    }
+    let title = "Logs"
+    let accountID: String
+    let statusLine: String
+    let loggingState: String
+    let filter: Filter
+    let models: [String]
+    let rows: [Row]
+    let hasRows: Bool
+    let emptyMessage: String
+    let error: String?
+    let newerHref: String?
+    let olderHref: String?
+    let nav: AccountNav?
+    let user: UserBar?
+}
+
+struct DetailView: PageView {
+    struct Item {
+        let label: String
+        let value: String
+        var mono = false
+    }
+    struct Tab {
+        let key: String
+        let title: String
+        let body: BodyView
+        let first: Bool
+    }
+    let title: String
+    let id: String
+    let time: String
+    let backHref: String
+    let metadata: [Item]
+    let tabs: [Tab]
+    let nav: AccountNav?
+    let user: UserBar?
+}
+
+struct SettingsView: PageView {
+    let title = "Settings"
+    let accountID: String
+    let csrf: String
+    let stateText: String
+    let stateClass: String
+    let nextValue: String
+    let buttonText: String
+    let buttonClass: String
+    let error: String?
+    let nav: AccountNav?
+    let user: UserBar?
+
+    init(accountID: String, setting: IOLoggingSetting, session: WebSession, nav: AccountNav, error: String? = nil) {
+        self.accountID = accountID
+        csrf = session.csrfToken
+        if setting.enabled {
+            let since = setting.enabledAt.map { " since " + PageFormat.time($0) + " UTC" } ?? ""
+            stateText = "On\(since). New generations of this account are stored encrypted."
+            stateClass = "on"
+            nextValue = "false"
+            buttonText = "Turn logging off"
+            buttonClass = "danger"
+        } else {
+            stateText = "Off. Nothing new is stored."
+            stateClass = "off"
+            nextValue = "true"
+            buttonText = "Turn logging on"
+            buttonClass = ""
+        }
+        self.error = error
+        self.nav = nav
+        user = UserBar(session)
+    }
+}
+
+/// A prompt, completion or reasoning body made readable: chat messages one by one with their
+/// role; plain text as text; anything else as indented JSON.
+struct BodyView {
+    struct Message {
+        let role: String
+        let roleClass: String
+        let name: String?
+        let text: String?
+        let json: String?
+    }
+    var messages: [Message] = []
+    var text: String?
+    var json: String?
+
+    init(_ value: JSONValue) {
+        switch value {
+        case .string(let string):
+            text = string
+        case .array(let items) where !items.isEmpty && items.allSatisfy({ Self.isMessage($0) }):
+            messages = items.map(Self.message)
+        case _ where Self.isMessage(value):
+            messages = [Self.message(value)]
+        default:
+            json = PageFormat.prettyJSON(value)
+        }
+    }
+
+    private static func isMessage(_ value: JSONValue) -> Bool {
+        if case .string? = value["role"] { return true }
+        return false
+    }
+
+    private static func message(_ value: JSONValue) -> Message {
+        guard case .object(let fields) = value, case .string(let role)? = value["role"] else {
+            return Message(role: "message", roleClass: "other", name: nil, text: nil, json: PageFormat.prettyJSON(value))
+        }
+        var name: String?
+        if case .string(let text)? = value["name"] { name = text }
+        var text: String?
+        var rest = fields.filter { $0.key != "role" && $0.key != "name" }
+        switch value["content"] {
+        case .string(let string)?:
+            text = string
+            rest["content"] = nil
+        case .array(let parts)?:
+            // Content parts: the text parts read as text; images and the like stay as JSON.
+            let texts = parts.compactMap { part -> String? in
+                if case .string(let text)? = part["text"] { return text }
+                return nil
+            }
+            if texts.count == parts.count {
+                text = texts.joined(separator: "\n\n")
+                rest["content"] = nil
+            }
+        case .null?:
+            rest["content"] = nil
+        default:
+            break
+        }
+        let roleClass = ["system", "user", "assistant", "tool", "developer"].contains(role) ? role : "other"
+        return Message(
+            role: role,
+            roleClass: roleClass,
+            name: name,
+            text: text,
+            json: rest.isEmpty ? nil : PageFormat.prettyJSON(.object(rest))
+        )
+    }
+}
+
+/// Formatting of values for people.
+enum PageFormat {
+    /// `2026-11-22 14:03:12` (UTC, seconds).
+    static func time(_ timestamp: Timestamp) -> String {
+        let text = timestamp.rfc3339
+        return String(text.prefix(19)).replacingOccurrences(of: "T", with: " ")
+    }
+
+    /// `1,200 → 350`.
+    static func tokens(_ prompt: Int64?, _ completion: Int64?) -> String {
+        switch (prompt, completion) {
+        case (nil, nil): return "–"
+        default: return "\(number(prompt)) → \(number(completion))"
+        }
+    }
+
+    static func number(_ value: Int64?) -> String {
+        guard let value else { return "–" }
+        let digits = Array(String(value.magnitude))
+        var out = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(digit)
+        }
+        return value < 0 ? "-" + out : out
+    }
+
+    /// `$0.004125`, up to six decimals without trailing zeros.
+    static func cost(_ value: Double?) -> String {
+        guard let value else { return "–" }
+        var text = String(format: "%.6f", value)
+        while text.hasSuffix("0") && !text.hasSuffix(".00") { text.removeLast() }
+        return "$" + text
+    }
+
+    static func latency(_ milliseconds: Int64?) -> String {
+        guard let milliseconds else { return "–" }
+        return milliseconds >= 10_000 ? String(format: "%.1f s", Double(milliseconds) / 1000) : "\(number(milliseconds)) ms"
+    }
+
+    static func prettyJSON(_ value: JSONValue) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(value) else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
