@@ -18,6 +18,10 @@ public protocol AppArguments: Sendable {
     var ingestQueueCapacity: Int { get }
     /// Where the service reads the time.
     var clock: Clock { get }
+    /// How long generations are kept (`--retention-months`).
+    var retention: RetentionPolicy { get }
+    /// How often the retention purge runs; nil turns the periodic purge off (tests).
+    var retentionInterval: Duration? { get }
 }
 
 extension AppArguments {
@@ -25,6 +29,8 @@ extension AppArguments {
     public var maximumBodyBytes: Int { AppDefaults.maximumBodyBytes }
     public var ingestQueueCapacity: Int { AppDefaults.ingestQueueCapacity }
     public var clock: Clock { .system }
+    public var retention: RetentionPolicy { .default }
+    public var retentionInterval: Duration? { AppDefaults.retentionInterval }
 }
 
 /// Defaults shared by the command line and the tests.
@@ -33,4 +39,6 @@ public enum AppDefaults {
     public static let maximumBodyBytes = 16 * 1024 * 1024
     /// Rows waiting for a commit before ingest pushes back with 503.
     public static let ingestQueueCapacity = 20_000
+    /// The periodic retention purge: hourly (the first run a minute after start).
+    public static let retentionInterval: Duration = .seconds(3600)
 }

@@ -1,4 +1,5 @@
 import IOLogCore
+import Logging
 import ServiceLifecycle
 
 /// The long-lived parts of a running service, opened once and closed on shutdown.
@@ -14,6 +15,7 @@ public struct AppServices: Service {
     public let metrics: ServerMetrics
     public let clock: Clock
     public let maximumBodyBytes: Int
+    public let retention: RetentionPolicy
 
     /// Opens the data folder's databases and wires the services over them.
     public static func open(_ arguments: some AppArguments) async throws -> AppServices {
@@ -49,7 +51,8 @@ public struct AppServices: Service {
             pages: try PageRenderer(),
             metrics: ServerMetrics(writer: writer),
             clock: arguments.clock,
-            maximumBodyBytes: arguments.maximumBodyBytes
+            maximumBodyBytes: arguments.maximumBodyBytes,
+            retention: arguments.retention
         )
     }
 
@@ -63,5 +66,33 @@ public struct AppServices: Service {
         // Nothing to do until shutdown; cancellation also ends the wait.
         try? await gracefulShutdown()
         await close()
+    }
+}
+
+/// Runs the retention purge every `interval` while the service runs (DESIGN §6). A failed
+/// purge is logged and tried again at the next interval; it never stops the service.
+struct RetentionService: Service {
+    let purge: RetentionPurge
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        var wait = min(.seconds(60), interval)
+        while !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown { [wait] in try await Task.sleep(for: wait) }
+            } catch {
+                return
+            }
+            wait = interval
+            do {
+                let report = try await purge.run(actor: "serve:retention", auditWhenNothing: false)
+                if report.rows > 0 {
+                    logger.info("retention purge", metadata: ["rows": "\(report.rows)", "cutoff": "\(report.cutoff?.rfc3339 ?? "-")"])
+                }
+            } catch {
+                logger.error("retention purge failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            }
+        }
     }
 }

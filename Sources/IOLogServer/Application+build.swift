@@ -1,6 +1,7 @@
 import Hummingbird
 import IOLogCore
 import Logging
+import ServiceLifecycle
 
 /// Builds the whole service: storage, keyring, routes. Used by `iolog serve` and by the tests,
 /// so the tests exercise the real wiring.
@@ -17,9 +18,15 @@ public func buildApplication(
             address: .hostname(arguments.hostname, port: arguments.port),
             serverName: "iolog"
         ),
-        services: [services],
+        services: [services] + retentionServices(services, arguments, logger: logger),
         logger: logger
     )
+}
+
+private func retentionServices(_ services: AppServices, _ arguments: some AppArguments, logger: Logger) -> [any Service] {
+    guard let interval = arguments.retentionInterval, services.retention.months != nil else { return [] }
+    let purge = RetentionPurge(store: services.store, policy: services.retention, clock: arguments.clock)
+    return [RetentionService(purge: purge, interval: interval, logger: logger)]
 }
 
 /// Every route of the service, with its middleware.
@@ -37,6 +44,7 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     SettingsController(services: services).register(on: admin)
     GenerationsController(services: services).register(on: admin)
     AuditController(services: services).register(on: admin)
+    DeletionRequestsController(services: services).register(on: admin)
 
     AssetsController().register(on: router)
     PagesController(services: services, renderer: services.pages).register(on: router, logger: logger)

@@ -31,6 +31,7 @@ struct Serve: AsyncParsableCommand {
     var skipRegions: [String] = []
     @Option(help: "Largest request body accepted, in bytes.")
     var maxBodyBytes: Int = AppDefaults.maximumBodyBytes
+    @OptionGroup var retention: RetentionOption
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
@@ -52,7 +53,8 @@ struct Serve: AsyncParsableCommand {
             dataFolder: folder,
             masterKey: masterKey,
             extraSkippedRegions: skipRegions,
-            maximumBodyBytes: maxBodyBytes
+            maximumBodyBytes: maxBodyBytes,
+            retention: try retention.policy()
         )
         let app = try await buildApplication(arguments)
         if dev { try await printDevelopmentBanner(folder: folder, masterKey: masterKey) }
@@ -143,6 +145,7 @@ struct ServeArguments: AppArguments {
     let masterKey: MasterKey
     let extraSkippedRegions: [String]
     let maximumBodyBytes: Int
+    let retention: RetentionPolicy
 }
 
 /// Writes a warning line to standard error.

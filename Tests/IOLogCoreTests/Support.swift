@@ -56,3 +56,35 @@ extension Array where Element == UInt8 {
 }
 
 func randomMasterKey() throws -> MasterKey { MasterKey(try SymmetricKey.random()) }
+
+/// Finds any of many byte strings in a file in one pass: each secret contributes 16-byte
+/// windows (at its start, middle and end); a file position matching a window is a hit. Stricter
+/// than searching for whole secrets (a fragment counts too), and fast enough for thousands.
+struct SecretScanner {
+    private var windows: [UInt64: [(second: UInt64, secret: Int)]] = [:]
+
+    init(_ secrets: [[UInt8]]) {
+        for (index, secret) in secrets.enumerated() where secret.count >= 16 {
+            for offset in Set([0, (secret.count - 16) / 2, secret.count - 16]) {
+                let (first, second) = Self.words(secret, at: offset)
+                windows[first, default: []].append((second, index))
+            }
+        }
+    }
+
+    /// The index of a secret with a window somewhere in `bytes`, or nil.
+    func firstHit(in bytes: [UInt8]) -> Int? {
+        guard bytes.count >= 16 else { return nil }
+        for position in 0...(bytes.count - 16) {
+            let (first, second) = Self.words(bytes, at: position)
+            if let candidates = windows[first], let hit = candidates.first(where: { $0.second == second }) { return hit.secret }
+        }
+        return nil
+    }
+
+    private static func words(_ bytes: [UInt8], at offset: Int) -> (UInt64, UInt64) {
+        bytes.withUnsafeBytes { raw in
+            (raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self), raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+        }
+    }
+}

@@ -86,6 +86,15 @@ struct AccessMatrixTests {
         Endpoint(name: "detail", method: .get, uri: "/v1/accounts/org_acme/generations/gen-matrix", body: { nil }, group: .admin, allowed: .ok),
         Endpoint(name: "export", method: .get, uri: "/v1/accounts/org_acme/export", body: { nil }, group: .admin, allowed: .ok),
         Endpoint(name: "audit events", method: .get, uri: "/v1/accounts/org_acme/audit-events", body: { nil }, group: .admin, allowed: .ok),
+        Endpoint(
+            name: "file deletion request",
+            method: .post,
+            uri: "/v1/accounts/org_acme/deletion-requests",
+            body: { ByteBuffer(string: #"{"generation_ids":["gen-none"]}"#) },
+            group: .admin,
+            allowed: .created
+        ),
+        Endpoint(name: "deletion requests", method: .get, uri: "/v1/accounts/org_acme/deletion-requests", body: { nil }, group: .admin, allowed: .ok),
     ]
 
     static func expected(_ endpoint: Endpoint, _ caller: Caller) -> HTTPResponse.Status {

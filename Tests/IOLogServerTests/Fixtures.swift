@@ -16,6 +16,7 @@ struct TestArguments: AppArguments {
     var maximumBodyBytes = AppDefaults.maximumBodyBytes
     var ingestQueueCapacity = AppDefaults.ingestQueueCapacity
     var clock = Clock.fixed(Fixture.now.date)
+    var retentionInterval: Duration? = nil
 
     init(folder: String, masterKey: MasterKey? = nil) throws {
         dataFolder = DataFolder(path: folder)

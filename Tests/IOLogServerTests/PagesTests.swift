@@ -232,6 +232,7 @@ struct PagesTests {
             let settings = try await admin.get("/accounts/org_acme/settings")
             #expect(settings.2.contains("On since 2026-11-01 00:00:00 UTC"))
             #expect(settings.2.contains("routed through the EU are never stored"))
+            #expect(settings.2.contains("this service keeps them 3 calendar months after they were made"))
             let csrf = try #require(Browser.field("csrf", in: settings.2))
             // A second session's token does not work for the first.
             var other = Browser(client: client)

@@ -12,7 +12,9 @@ struct BinaryTests {
         "every command has help",
         arguments: [
             [], ["serve"], ["accounts"], ["accounts", "upsert"], ["members"], ["members", "set"], ["members", "remove"],
-            ["tokens"], ["tokens", "create"], ["tokens", "list"], ["tokens", "revoke"],
+            ["tokens"], ["tokens", "create"], ["tokens", "list"], ["tokens", "revoke"], ["audit"], ["audit", "verify"],
+            ["deletion"], ["deletion", "request"], ["deletion", "run"], ["deletion", "list"], ["deletion", "show"],
+            ["retention"], ["retention", "run"],
         ]
     )
     func helpExplainsEveryCommand(command: [String]) throws {

@@ -57,15 +57,22 @@ public final class DataKeyring: Sendable {
         let master = masterKey.key
         let (version, wrapped) = try await database.write { db -> (UInt32, [UInt8]) in
             if let existing = try Self.newestKey(of: accountID, in: db) { return existing }
+            // After an erasure the fresh key takes the next version, never a destroyed one's.
+            let destroyed: Int64? =
+                try db.queryFirst("SELECT max(version) FROM destroyed_keys WHERE account_id = ?", accountID) {
+                    $0.optionalInt64(0)
+                } ?? nil
+            let version = UInt32((destroyed ?? 0) + 1)
             let fresh = try SymmetricKey.random()
-            let wrapped = try Self.wrap(fresh, accountID: accountID, version: 1, master: master)
+            let wrapped = try Self.wrap(fresh, accountID: accountID, version: version, master: master)
             try db.execute(
-                "INSERT INTO data_keys (account_id, version, wrapped, created_at) VALUES (?, 1, ?, ?)",
+                "INSERT INTO data_keys (account_id, version, wrapped, created_at) VALUES (?, ?, ?, ?)",
                 accountID,
+                Int64(version),
                 wrapped,
                 Clock.system.nowMicros()
             )
-            return (1, wrapped)
+            return (version, wrapped)
         }
         return DataKey(accountID: accountID, version: version, key: try unwrap(wrapped, accountID: accountID, version: version))
     }
@@ -128,5 +135,54 @@ public final class DataKeyring: Sendable {
         aad.append(accountID)
         aad.append(version)
         return aad.bytes
+    }
+}
+
+/// Destroys data keys (crypto-shredding) in the keyring file, without the master key: support
+/// staff running `iolog deletion run` need not hold it, since destroying a wrapped key needs no
+/// unwrapping.
+public final class KeyShredder: Sendable {
+    private let database: DatabaseActor
+
+    /// Opens (creating and migrating if needed) the keyring at `path`.
+    public init(path: String) throws {
+        database = try DatabaseActor(path: path, migrations: .keyring)
+    }
+
+    /// The number of data keys `accountID` has now.
+    public func keyCount(for accountID: String) async throws -> Int {
+        try await database.read { db in
+            Int(try db.queryFirst("SELECT count(*) FROM data_keys WHERE account_id = ?", accountID) { $0.int64(0) } ?? 0)
+        }
+    }
+
+    /// Crypto-shredding: deletes every data key of `accountID` (recording only the versions),
+    /// then checkpoints and truncates the keyring's WAL so the wrapped keys are in no file.
+    /// Everything sealed with them, in this database or any backup of it, is unreadable from
+    /// this moment. Returns how many keys were destroyed.
+    public func destroyKeys(of accountID: String, at time: Timestamp) async throws -> Int {
+        let destroyed = try await database.write { db in
+            try db.execute(
+                """
+                INSERT OR IGNORE INTO destroyed_keys (account_id, version, destroyed_at)
+                SELECT account_id, version, ? FROM data_keys WHERE account_id = ?
+                """,
+                time.micros,
+                accountID
+            )
+            return try db.execute("DELETE FROM data_keys WHERE account_id = ?", accountID)
+        }
+        try await truncateWAL()
+        return destroyed
+    }
+
+    /// Checkpoints the keyring's WAL into the database file and truncates it.
+    public func truncateWAL() async throws {
+        try await database.read { db in try db.truncateWALWaiting() }
+    }
+
+    /// Closes the connection.
+    public func close() async {
+        await database.close()
     }
 }

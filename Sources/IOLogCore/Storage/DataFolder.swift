@@ -38,6 +38,12 @@ public struct DataFolder: Sendable {
     }
 
     /// Opens the keyring with `masterKey`, creating the folder first.
+    /// Opens the keyring for destroying keys only (no master key needed).
+    public func openKeyShredder() throws -> KeyShredder {
+        try prepareDatabaseFile(keyringPath)
+        return try KeyShredder(path: keyringPath)
+    }
+
     public func openKeyring(masterKey: MasterKey) async throws -> DataKeyring {
         try prepareDatabaseFile(keyringPath)
         return try await DataKeyring(path: keyringPath, masterKey: masterKey)

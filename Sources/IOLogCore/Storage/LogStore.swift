@@ -86,6 +86,42 @@ public protocol LogStore: Sendable {
     /// Ends a session.
     func deleteSession(secretSHA256: [UInt8]) async throws
 
+    // MARK: Retention
+
+    /// Per account, how many generations were created before `cutoff`.
+    func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int]
+    /// Deletes up to `limit` of the oldest generations created before `cutoff` in one
+    /// transaction; returns the count per account.
+    func purgeBatch(before cutoff: Timestamp, limit: Int) async throws -> [String: Int]
+
+    // MARK: Deletion requests
+
+    /// Stores a new request with its `deletion.request` audit event.
+    func insertDeletionRequest(_ request: DeletionRequest, audit: AuditEvent) async throws
+    func deletionRequest(id: String) async throws -> DeletionRequest?
+    /// Requests, newest first, optionally of one account and/or in one status.
+    func deletionRequests(accountID: String?, status: DeletionStatus?) async throws -> [DeletionRequest]
+    /// Marks a request running (keeping the first start time) and appends `audit`.
+    func startDeletion(id: String, runBy: String, at time: Timestamp, audit: AuditEvent) async throws -> DeletionRequest
+    /// Records how many data keys the run is about to destroy.
+    func recordKeysToDestroy(id: String, count: Int) async throws
+    /// Records that the account's keys are destroyed.
+    func markKeysDestroyed(id: String, at time: Timestamp) async throws -> DeletionRequest
+    /// Deletes up to `limit` generations in the request's scope and adds the count to its
+    /// receipt, in one transaction; returns the count.
+    func eraseBatch(request: DeletionRequest, limit: Int) async throws -> Int
+    /// Ends a run as completed or failed and appends `audit`.
+    func finishDeletion(
+        id: String,
+        status: DeletionStatus,
+        failure: String?,
+        at time: Timestamp,
+        audit: AuditEvent
+    ) async throws
+        -> DeletionRequest
+    /// Checkpoints the write-ahead log into the database file and truncates it to zero bytes.
+    func truncateWAL() async throws
+
     /// Appends one event to the hash-chained audit trail.
     func appendAudit(_ event: AuditEvent) async throws
 

@@ -280,6 +280,208 @@ public final class SQLiteStore: LogStore {
         return result
     }
 
+    // MARK: Retention
+
+    public func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int] {
+        let rows = try await reader.read { db in
+            try db.query("SELECT account_id, count(*) FROM generations WHERE created_at < ? GROUP BY account_id", cutoff.micros) {
+                ($0.text(0), Int($0.int64(1)))
+            }
+        }
+        return Dictionary(rows, uniquingKeysWith: +)
+    }
+
+    public func purgeBatch(before cutoff: Timestamp, limit: Int) async throws -> [String: Int] {
+        try await writer.write { db in
+            // The oldest first, through generations_by_age; RETURNING gives the per-account counts.
+            let accounts = try db.query(
+                """
+                DELETE FROM generations WHERE rowid IN (
+                    SELECT rowid FROM generations WHERE created_at < ? ORDER BY created_at LIMIT ?
+                ) RETURNING account_id
+                """,
+                cutoff.micros,
+                limit
+            ) { $0.text(0) }
+            return accounts.reduce(into: [:]) { counts, account in counts[account, default: 0] += 1 }
+        }
+    }
+
+    // MARK: Deletion requests
+
+    private static let deletionColumns = """
+        id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids, scope_before, status, created_at, \
+        run_by, started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure
+        """
+
+    private static func deletionRequest(_ row: Row) -> DeletionRequest {
+        let scope: DeletionScope
+        switch row.text(5) {
+        case "generations":
+            let ids = (try? JSONValue.parse(Array(row.text(6).utf8))).flatMap { value -> [String]? in
+                guard case .array(let items) = value else { return nil }
+                return items.compactMap { if case .string(let id) = $0 { id } else { nil } }
+            }
+            scope = .generations(ids ?? [])
+        case "before": scope = .before(Timestamp(micros: row.int64(7)))
+        default: scope = .account
+        }
+        return DeletionRequest(
+            id: row.text(0),
+            accountID: row.text(1),
+            requestedBy: row.text(2),
+            filedBy: row.text(3),
+            ticket: row.text(4),
+            scope: scope,
+            status: DeletionStatus(rawValue: row.text(8)) ?? .failed,
+            createdAt: Timestamp(micros: row.int64(9)),
+            runBy: row.optionalText(10),
+            startedAt: row.optionalInt64(11).map(Timestamp.init(micros:)),
+            keysDestroyedAt: row.optionalInt64(12).map(Timestamp.init(micros:)),
+            finishedAt: row.optionalInt64(13).map(Timestamp.init(micros:)),
+            rowsErased: Int(row.int64(14)),
+            keysDestroyed: Int(row.int64(15)),
+            failure: row.optionalText(16)
+        )
+    }
+
+    private static func deletionRequest(id: String, in db: Database) throws -> DeletionRequest {
+        guard let request = try db.queryFirst("SELECT \(deletionColumns) FROM deletion_requests WHERE id = ?", id, map: deletionRequest) else {
+            throw IOLogError.notFound("no deletion request \(id)")
+        }
+        return request
+    }
+
+    public func insertDeletionRequest(_ request: DeletionRequest, audit: AuditEvent) async throws {
+        var ids: String?
+        var before: Int64?
+        switch request.scope {
+        case .account: break
+        case .generations(let list): ids = String(decoding: JSONValue.array(list.map(JSONValue.string)).canonicalBytes, as: UTF8.self)
+        case .before(let time): before = time.micros
+        }
+        try await writer.write { [ids, before] db in
+            try db.execute(
+                """
+                INSERT INTO deletion_requests (id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids,
+                    scope_before, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                request.id,
+                request.accountID,
+                request.requestedBy,
+                request.filedBy,
+                request.ticket,
+                request.scope.name,
+                ids,
+                before,
+                request.status.rawValue,
+                request.createdAt.micros
+            )
+            try Self.append(audit, to: db)
+        }
+    }
+
+    public func deletionRequest(id: String) async throws -> DeletionRequest? {
+        try await reader.read { db in
+            try db.queryFirst("SELECT \(Self.deletionColumns) FROM deletion_requests WHERE id = ?", id, map: Self.deletionRequest)
+        }
+    }
+
+    public func deletionRequests(accountID: String?, status: DeletionStatus?) async throws -> [DeletionRequest] {
+        try await reader.read { db in
+            try db.query(
+                """
+                SELECT \(Self.deletionColumns) FROM deletion_requests
+                WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR status = ?2)
+                ORDER BY created_at DESC, rowid DESC
+                """,
+                accountID,
+                status?.rawValue,
+                map: Self.deletionRequest
+            )
+        }
+    }
+
+    public func startDeletion(id: String, runBy: String, at time: Timestamp, audit: AuditEvent) async throws -> DeletionRequest {
+        try await writer.write { db in
+            try db.execute(
+                """
+                UPDATE deletion_requests SET status = 'running', run_by = ?, started_at = coalesce(started_at, ?),
+                    finished_at = NULL, failure = NULL
+                WHERE id = ? AND status != 'completed'
+                """,
+                runBy,
+                time.micros,
+                id
+            )
+            try Self.append(audit, to: db)
+            return try Self.deletionRequest(id: id, in: db)
+        }
+    }
+
+    public func recordKeysToDestroy(id: String, count: Int) async throws {
+        try await writer.write { db in _ = try db.execute("UPDATE deletion_requests SET keys_destroyed = ? WHERE id = ?", count, id) }
+    }
+
+    public func markKeysDestroyed(id: String, at time: Timestamp) async throws -> DeletionRequest {
+        try await writer.write { db in
+            try db.execute("UPDATE deletion_requests SET keys_destroyed_at = ? WHERE id = ?", time.micros, id)
+            return try Self.deletionRequest(id: id, in: db)
+        }
+    }
+
+    public func eraseBatch(request: DeletionRequest, limit: Int) async throws -> Int {
+        let (condition, argument): (String, (any SQLBindable)?) =
+            switch request.scope {
+            case .account: ("", nil)
+            case .before(let time): ("AND created_at < ?", time.micros)
+            case .generations(let ids):
+                (
+                    "AND id IN (SELECT value FROM json_each(?))",
+                    String(decoding: JSONValue.array(ids.map(JSONValue.string)).canonicalBytes, as: UTF8.self)
+                )
+            }
+        var arguments: [any SQLBindable] = [request.accountID]
+        if let argument { arguments.append(argument) }
+        arguments.append(limit)
+        let sql = "DELETE FROM generations WHERE rowid IN (SELECT rowid FROM generations WHERE account_id = ? \(condition) LIMIT ?)"
+        return try await writer.write { [arguments] db in
+            let statement = try db.prepare(sql)
+            try statement.bind(arguments)
+            _ = try statement.step()
+            let erased = db.changes
+            // The receipt's counter moves in the same transaction as the rows it counts.
+            try db.execute("UPDATE deletion_requests SET rows_erased = rows_erased + ? WHERE id = ?", erased, request.id)
+            return erased
+        }
+    }
+
+    public func finishDeletion(
+        id: String,
+        status: DeletionStatus,
+        failure: String?,
+        at time: Timestamp,
+        audit: AuditEvent
+    ) async throws
+        -> DeletionRequest
+    {
+        try await writer.write { db in
+            try db.execute(
+                "UPDATE deletion_requests SET status = ?, failure = ?, finished_at = ? WHERE id = ?",
+                status.rawValue,
+                failure,
+                time.micros,
+                id
+            )
+            try Self.append(audit, to: db)
+            return try Self.deletionRequest(id: id, in: db)
+        }
+    }
+
+    public func truncateWAL() async throws {
+        try await writer.read { db in try db.truncateWALWaiting() }
+    }
+
     // MARK: Generations
 
     private static let generationColumns = """

@@ -125,12 +125,15 @@ struct SettingsView: PageView {
     let nextValue: String
     let buttonText: String
     let buttonClass: String
+    let retention: String
     let error: String?
     let nav: AccountNav?
     let user: UserBar?
 
-    init(accountID: String, setting: IOLoggingSetting, session: WebSession, nav: AccountNav, error: String? = nil) {
+    init(accountID: String, setting: IOLoggingSetting, retention: RetentionPolicy, session: WebSession, nav: AccountNav, error: String? = nil) {
         self.accountID = accountID
+        self.retention =
+            retention.months.map { "\($0) calendar months after they were made, then removes them" } ?? "until they are deleted on request"
         csrf = session.csrfToken
         if setting.enabled {
             let since = setting.enabledAt.map { " since " + PageFormat.time($0) + " UTC" } ?? ""

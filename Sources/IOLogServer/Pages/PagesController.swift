@@ -231,7 +231,13 @@ struct PagesController {
         let account = try await requireAccount(accountID)
         return renderer.render(
             "settings",
-            SettingsView(accountID: accountID, setting: account.ioLogging, session: session, nav: settingsNav(account))
+            SettingsView(
+                accountID: accountID,
+                setting: account.ioLogging,
+                retention: services.retention,
+                session: session,
+                nav: settingsNav(account)
+            )
         )
     }
 

@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// One SQLite connection. Not `Sendable`: it lives inside the actor that opened it
 /// and is lent to closures that run on that actor's thread.
@@ -91,9 +92,22 @@ public final class Database {
         }
     }
 
-    /// Copies the WAL into the database and truncates it to zero bytes.
-    public func checkpointAndTruncateWAL() throws(DatabaseError) {
-        try execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    /// Copies the WAL into the database and truncates it to zero bytes. Returns false when
+    /// another connection's read or write kept it from finishing (SQLite then reports busy).
+    @discardableResult
+    public func checkpointAndTruncateWAL() throws -> Bool {
+        try queryFirst("PRAGMA wal_checkpoint(TRUNCATE)") { $0.int64(0) == 0 } ?? false
+    }
+
+    /// `checkpointAndTruncateWAL`, retried while other connections hold the WAL (up to `seconds`).
+    public func truncateWALWaiting(seconds: Double = 10) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try !checkpointAndTruncateWAL() {
+            guard Date() < deadline else {
+                throw IOLogError(.refused, "could not truncate the write-ahead log: another connection kept it busy")
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
     }
 
     /// Rows changed by the last statement on this connection.

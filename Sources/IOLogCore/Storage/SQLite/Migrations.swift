@@ -77,6 +77,7 @@ extension MigrationSet {
         migrations: [
             Migration(version: 1, name: "initial", sql: PackageResources.log_0001_initial_sql),
             Migration(version: 2, name: "sessions", sql: PackageResources.log_0002_sessions_sql),
+            Migration(version: 3, name: "deletion_requests", sql: PackageResources.log_0003_deletion_requests_sql),
         ]
     )
 
@@ -84,7 +85,8 @@ extension MigrationSet {
     public static let keyring = MigrationSet(
         name: "keyring",
         migrations: [
-            Migration(version: 1, name: "initial", sql: PackageResources.keyring_0001_initial_sql)
+            Migration(version: 1, name: "initial", sql: PackageResources.keyring_0001_initial_sql),
+            Migration(version: 2, name: "destroyed_keys", sql: PackageResources.keyring_0002_destroyed_keys_sql),
         ]
     )
 }

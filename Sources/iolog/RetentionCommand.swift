@@ -1,0 +1,59 @@
+import ArgumentParser
+import IOLogCore
+
+/// `iolog retention …`
+struct Retention: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention",
+        abstract: "Apply the retention period.",
+        subcommands: [Run.self]
+    )
+
+    /// `iolog retention run`
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove generations older than the retention period once, and say how many.",
+            discussion: """
+                A generation is removed when its created_at plus the retention (calendar months, UTC) \
+                has passed; never one younger than three months. 'serve' does this every hour by itself.
+                """
+        )
+
+        @OptionGroup var data: DataOptions
+        @OptionGroup var retention: RetentionOption
+        @Flag(help: "Only count what would be removed.") var dryRun = false
+
+        func run() async throws {
+            let policy = try retention.policy()
+            let report = try await data.withStore { store in
+                try await RetentionPurge(store: store, policy: policy, clock: .system).run(dryRun: dryRun, actor: cliActor)
+            }
+            guard let cutoff = report.cutoff else {
+                print("retention is unlimited: nothing to remove")
+                return
+            }
+            let verb = dryRun ? "would remove" : "removed"
+            print("\(verb) \(report.rows) generation(s) created before \(cutoff.rfc3339) (retention \(policy))")
+            for (account, rows) in report.accounts.sorted(by: { $0.key < $1.key }) { print("  \(account): \(rows)") }
+        }
+    }
+}
+
+/// `--retention-months N|unlimited`, shared by `serve` and `retention run`.
+struct RetentionOption: ParsableArguments {
+    @Option(
+        name: .customLong("retention-months"),
+        help: "Keep generations this many calendar months (3 or more), or 'unlimited'."
+    )
+    var months: String = String(RetentionPolicy.minimumMonths)
+
+    func validate() throws {
+        do {
+            _ = try RetentionPolicy(parsing: months)
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+
+    func policy() throws -> RetentionPolicy { try RetentionPolicy(parsing: months) }
+}

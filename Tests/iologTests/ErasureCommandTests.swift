@@ -1,0 +1,134 @@
+import Foundation
+import IOLogCore
+import Testing
+
+@testable import iolog
+
+@Suite("iolog deletion and retention")
+struct ErasureCommandTests {
+    /// A data folder with org_a (admin alice, member bob), `rows` generations with filler bodies
+    /// and one real data key.
+    func prepare(_ scratch: Scratch, rows: Int) async throws {
+        let folder = DataFolder(path: scratch.dataDir)
+        try folder.create()
+        let store = try folder.openStore()
+        let keyring = try await folder.openKeyring(masterKey: MasterKey(try SymmetricKey.random()))
+        _ = try await keyring.currentKey(for: "org_a")
+        await keyring.close()
+        _ = try await store.upsertAccount(id: "org_a", kind: .organization, name: nil, at: Timestamp(micros: 1))
+        try await store.setMembership(accountID: "org_a", userID: "alice", role: .admin, at: Timestamp(micros: 1))
+        try await store.setMembership(accountID: "org_a", userID: "bob", role: .member, at: Timestamp(micros: 1))
+        let filler = [UInt8](repeating: 0xA5, count: 900)
+        for start in stride(from: 0, to: rows, by: 2_000) {
+            let batch = (start..<min(start + 2_000, rows)).map { index in
+                SealedGeneration(
+                    id: "g-\(index)",
+                    accountID: "org_a",
+                    createdAt: Timestamp(micros: Int64(index)),
+                    storedAt: Timestamp(micros: Int64(index)),
+                    model: "m",
+                    provider: "p",
+                    region: "global",
+                    contentMAC: Array(repeating: UInt8(index % 251), count: 32),
+                    promptSealed: filler,
+                    completionSealed: filler,
+                    reasoningSealed: nil
+                )
+            }
+            _ = try await store.insertGenerations(batch)
+        }
+        await store.close()
+    }
+
+    @Test func retentionShorterThanThreeMonthsIsRefusedAtStart() throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        for command in [["serve", "--dev"], ["retention", "run"]] {
+            let run = try runBinary(command + ["--retention-months", "2", "--data-dir", scratch.dataDir])
+            #expect(run.status == 64)
+            #expect(run.standardError.contains("shorter than the three months"))
+        }
+        let dry = try runBinary(["retention", "run", "--dry-run", "--retention-months", "unlimited", "--data-dir", scratch.dataDir])
+        #expect(dry.status == 0)
+        #expect(dry.standardOutput.contains("unlimited"))
+    }
+
+    @Test func retentionRunSaysWhatItRemoves() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try await prepare(scratch, rows: 10)
+        let dry = try runBinary(["retention", "run", "--dry-run", "--data-dir", scratch.dataDir])
+        #expect(dry.status == 0)
+        #expect(dry.standardOutput.hasPrefix("would remove 10 generation(s) created before "))
+        let run = try runBinary(["retention", "run", "--data-dir", scratch.dataDir])
+        #expect(run.standardOutput.hasPrefix("removed 10 generation(s)"))
+        #expect(run.standardOutput.contains("org_a: 10"))
+        #expect(try runBinary(["retention", "run", "--data-dir", scratch.dataDir]).standardOutput.hasPrefix("removed 0 generation(s)"))
+    }
+
+    @Test func requestsAreRefusedUnlessAnAdminAsked() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        try await prepare(scratch, rows: 1)
+        let base = ["deletion", "request", "--account", "org_a", "--ticket", "T-1", "--data-dir", scratch.dataDir]
+        let member = try runBinary(base + ["--requested-by", "bob"])
+        #expect(member.status == 1)
+        #expect(member.standardError.contains("bob is not an admin of org_a"))
+        #expect(member.standardError.split(separator: "\n").count == 1)
+        #expect(try runBinary(base + ["--requested-by", "alice", "--generation", "g-0", "--before", "2026-01-01T00:00:00Z"]).status == 64)
+        #expect(try runBinary(base + ["--requested-by", "alice", "--before", "soon"]).status == 64)
+        #expect(try runBinary(["deletion", "run", "--data-dir", scratch.dataDir]).status == 64)
+        #expect(try runBinary(["deletion", "show", "del-0000", "--data-dir", scratch.dataDir]).status == 1)
+        let filed = try runBinary(base + ["--requested-by", "alice"])
+        #expect(filed.status == 0)
+        let id = filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.hasPrefix("del-"))
+        let list = try runBinary(["deletion", "list", "--status", "pending", "--data-dir", scratch.dataDir])
+        #expect(list.standardOutput.contains(id))
+    }
+
+    /// Kills `iolog deletion run` with SIGKILL once it has erased some rows, then runs it again:
+    /// the run completes and the receipt counts every row and the key exactly once.
+    @Test func anInterruptedRunCompletesWhenRunAgain() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let total = 40_000
+        try await prepare(scratch, rows: total)
+        let filed = try runBinary([
+            "deletion", "request", "--account", "org_a", "--requested-by", "alice", "--ticket", "T-9", "--data-dir", scratch.dataDir,
+        ])
+        let id = filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let process = Process()
+        process.executableURL = try iologBinary()
+        process.arguments = ["deletion", "run", id, "--data-dir", scratch.dataDir]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let store = try DataFolder(path: scratch.dataDir).openStore()
+        var partial: DeletionRequest?
+        for _ in 0..<2_000 where partial == nil {
+            if let request = try await store.deletionRequest(id: id), request.rowsErased > 0 { partial = request }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        let interrupted = try #require(try await store.deletionRequest(id: id))
+        await store.close()
+        #expect(interrupted.status == .running, "the run finished before it could be interrupted; make the test's data larger")
+        #expect(interrupted.keysDestroyedAt != nil)
+        #expect(interrupted.rowsErased > 0 && interrupted.rowsErased < total)
+
+        let again = try runBinary(["deletion", "run", id, "--data-dir", scratch.dataDir])
+        #expect(again.status == 0)
+        #expect(again.standardOutput.contains("status:          completed"))
+        #expect(again.standardOutput.contains("rows erased:     \(total)"))
+        #expect(again.standardOutput.contains("keys destroyed:  1 at"))
+        let shown = try runBinary(["deletion", "show", id, "--data-dir", scratch.dataDir])
+        #expect(shown.standardOutput == again.standardOutput)
+        let left = try await DataFolder(path: scratch.dataDir).openStore().withClose { store in
+            try await store.withDatabase { db in try db.queryFirst("SELECT count(*) FROM generations") { $0.int64(0) } }
+        }
+        #expect(left == 0)
+    }
+}
