@@ -11,12 +11,18 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []
     private var stopping = false
+    private var thread: pthread_t?
 
     /// Starts the thread; `name` shows up in debuggers and `top -H`.
     public init(name: String) {
         // Named from inside: on Linux, Foundation does not apply a name set before `start()`.
+        // (Foundation's `Thread.current.name` can still report another name under load; tests
+        // check the thread's identity with `isCurrentThread`, not its name.)
         let thread = Thread { [self] in
             Thread.current.name = name
+            condition.lock()
+            self.thread = pthread_self()
+            condition.unlock()
             run()
         }
         thread.start()
@@ -32,6 +38,14 @@ public final class DedicatedThreadExecutor: SerialExecutor, @unchecked Sendable 
 
     public func asUnownedSerialExecutor() -> UnownedSerialExecutor {
         UnownedSerialExecutor(ordinary: self)
+    }
+
+    /// True when called on this executor's thread.
+    public var isCurrentThread: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard let thread else { return false }
+        return pthread_equal(thread, pthread_self()) != 0
     }
 
     /// Lets the thread finish the jobs already queued and then exit.

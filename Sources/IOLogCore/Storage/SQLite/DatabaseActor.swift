@@ -27,6 +27,9 @@ public actor DatabaseActor {
         try body(database)
     }
 
+    /// True when the actor's work runs on its dedicated thread (for tests).
+    func runsOnOwnThread() -> Bool { executor.isCurrentThread }
+
     /// Stops the connection's thread once queued work is done.
     public func close() {
         executor.shutdown()
