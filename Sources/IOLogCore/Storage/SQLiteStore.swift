@@ -431,20 +431,29 @@ public final class SQLiteStore: LogStore {
     }
 
     public func eraseBatch(request: DeletionRequest, limit: Int) async throws -> Int {
-        let (condition, argument): (String, (any SQLBindable)?) =
-            switch request.scope {
-            case .account: ("", nil)
-            case .before(let time): ("AND created_at < ?", time.micros)
-            case .generations(let ids):
-                (
-                    "AND id IN (SELECT value FROM json_each(?))",
-                    String(decoding: JSONValue.array(ids.map(JSONValue.string)).canonicalBytes, as: UTF8.self)
-                )
+        let sql: String
+        var arguments: [any SQLBindable]
+        switch request.scope {
+        case .generations(let ids):
+            // Looked up by primary key (`+account_id` keeps the planner off the account indexes,
+            // which would scan every row of a large account); ids of other accounts are ignored.
+            sql = "DELETE FROM generations WHERE id IN (SELECT value FROM json_each(?)) AND +account_id = ?"
+            arguments = [String(decoding: JSONValue.array(ids.map(JSONValue.string)).canonicalBytes, as: UTF8.self), request.accountID]
+        case .account, .before:
+            // Oldest first through generations_by_time: neighbouring rows, so a batch rewrites few pages.
+            var condition = ""
+            arguments = [request.accountID]
+            if case .before(let time) = request.scope {
+                condition = "AND created_at < ?"
+                arguments.append(time.micros)
             }
-        var arguments: [any SQLBindable] = [request.accountID]
-        if let argument { arguments.append(argument) }
-        arguments.append(limit)
-        let sql = "DELETE FROM generations WHERE rowid IN (SELECT rowid FROM generations WHERE account_id = ? \(condition) LIMIT ?)"
+            arguments.append(limit)
+            sql = """
+                DELETE FROM generations WHERE rowid IN (
+                    SELECT rowid FROM generations WHERE account_id = ? \(condition) ORDER BY created_at LIMIT ?
+                )
+                """
+        }
         return try await writer.write { [arguments] db in
             let statement = try db.prepare(sql)
             try statement.bind(arguments)
