@@ -77,4 +77,37 @@ struct MigrationTests {
         #expect(await actor.runsOnOwnThread())
         await actor.close()
     }
+
+    @Test func aWriterWaitsForAnotherConnectionsLockUpToTheTimeout() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/x.sqlite"
+        let holder = try Database(path: path)
+        try holder.execute("CREATE TABLE t (x INTEGER)")
+        try holder.execute("BEGIN IMMEDIATE")
+        // Held past the timeout: SQLITE_BUSY after about 60 ms, not at once and not forever.
+        let waiter = try Database(path: path, busyTimeoutMilliseconds: 60)
+        let began = Date()
+        let error = #expect(throws: DatabaseError.self) { try waiter.execute("BEGIN IMMEDIATE") }
+        let waited = Date().timeIntervalSince(began)
+        #expect(error?.extendedCode == 5)  // SQLITE_BUSY
+        #expect(waited >= 0.05 && waited < 1)
+        // Released by another thread after 30 ms: the waiter gets in.
+        let path2 = folder.path + "/y.sqlite"
+        let gate = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            let other = try! Database(path: path2)
+            try! other.execute("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            try! other.execute("BEGIN IMMEDIATE")
+            gate.signal()
+            Thread.sleep(forTimeInterval: 0.03)
+            try! other.execute("COMMIT")
+        }
+        thread.start()
+        gate.wait()
+        let patient = try Database(path: path2, busyTimeoutMilliseconds: 2_000)
+        try patient.execute("BEGIN IMMEDIATE")
+        try patient.execute("COMMIT")
+        try holder.execute("ROLLBACK")
+    }
 }

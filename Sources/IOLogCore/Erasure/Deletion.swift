@@ -95,6 +95,8 @@ public struct DeletionRequest: Sendable, Equatable {
 public struct DeletionService: Sendable {
     /// Rows per transaction; small, so other accounts' ingest commits interleave.
     public static let batchSize = 1_000
+    /// The pause between batches that lets other writers in.
+    public static let pauseBetweenBatches: Duration = .milliseconds(3)
     /// The most generation ids one request may list.
     public static let maximumGenerationIDs = 10_000
 
@@ -142,7 +144,9 @@ public struct DeletionService: Sendable {
                 request.rowsErased += erased
                 if erased > 0 { progress(request) }
                 if erased < Self.batchSize { break }
-                await Task.yield()
+                // A short pause leaves the write lock to ingest between batches (the run may be
+                // another process, waiting on the same database file).
+                try await Task.sleep(for: Self.pauseBetweenBatches)
             }
             // No residue: erased pages were zeroed (secure_delete); now empty the WALs too.
             try await store.truncateWAL()

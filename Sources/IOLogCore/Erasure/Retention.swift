@@ -92,7 +92,7 @@ public struct RetentionPurge: Sendable {
             let removed = try await store.purgeBatch(before: cutoff, limit: Self.batchSize)
             accounts.merge(removed, uniquingKeysWith: +)
             if removed.values.reduce(0, +) < Self.batchSize { break }
-            await Task.yield()
+            try await Task.sleep(for: DeletionService.pauseBetweenBatches)
         }
         let rows = accounts.values.reduce(0, +)
         if rows > 0 || auditWhenNothing {

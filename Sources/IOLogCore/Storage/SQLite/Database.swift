@@ -21,7 +21,7 @@ public final class Database {
         }
         self.path = path
         self.handle = handle
-        sqlite3_busy_timeout(handle, busyTimeoutMilliseconds)
+        Self.installBusyHandler(handle, timeoutMilliseconds: Int(busyTimeoutMilliseconds))
         try execute("PRAGMA journal_mode = WAL")
         try execute("PRAGMA synchronous = FULL")
         try execute("PRAGMA secure_delete = ON")
@@ -31,6 +31,24 @@ public final class Database {
 
     deinit {
         sqlite3_close_v2(handle)
+    }
+
+    /// Waits for a lock held by another connection by polling every 250 µs for the first 20 ms,
+    /// then every 2 ms, up to the timeout. SQLite's own busy timeout backs off to 100 ms between
+    /// tries, so a commit waiting behind another process's stream of short write transactions
+    /// (a deletion run, a retention purge) would miss most of the gaps between them.
+    private static func installBusyHandler(_ handle: OpaquePointer, timeoutMilliseconds: Int) {
+        let allowedTries = 80 + max(timeoutMilliseconds - 20, 0) / 2
+        sqlite3_busy_handler(
+            handle,
+            { context, tries in
+                let allowed = Int(bitPattern: context)
+                guard Int(tries) < allowed else { return 0 }
+                usleep(Int(tries) < 80 ? 250 : 2_000)
+                return 1
+            },
+            UnsafeMutableRawPointer(bitPattern: allowedTries)
+        )
     }
 
     /// Runs one or more statements that bind nothing (DDL, pragmas, migrations).
