@@ -235,6 +235,42 @@ struct ErasureTests {
         await shredder.close()
         await world.close()
     }
+
+    @Test("a generation sealed before its account's keys were destroyed is never committed after")
+    func sealedBeforeDestructionIsRefused() async throws {
+        let world = try await World()
+        defer { world.folder.remove() }
+        // Sealed with key 1, as an ingest in flight would be…
+        let sealer = try await BodyEnvelope(keyring: world.keyring).sealer(for: "org_a")
+        func row(_ id: String, _ sealer: BodyEnvelope.Sealer) throws -> SealedGeneration {
+            SealedGeneration(
+                id: id,
+                accountID: "org_a",
+                createdAt: Self.now,
+                storedAt: Self.now,
+                model: "m",
+                provider: "p",
+                region: "global",
+                contentMAC: sealer.contentMAC([1]),
+                promptSealed: try sealer.seal([1], generationID: id, field: .prompt),
+                completionSealed: try sealer.seal([2], generationID: id, field: .completion),
+                reasoningSealed: nil
+            )
+        }
+        let inFlight = try row("in-flight", sealer)
+        // …then an erasure destroys the account's keys before the commit.
+        let shredder = try world.folder.dataFolder.openKeyShredder()
+        #expect(try await shredder.destroyKeys(of: "org_a", at: Self.now) == 1)
+        #expect(try await world.store.insertGenerations([inFlight]) == [.keyDestroyed])
+        #expect(try await world.store.generation(id: "in-flight") == nil)
+        // Sealed again with the fresh key, it is stored and readable.
+        let fresh = try await BodyEnvelope(keyring: world.keyring).sealer(for: "org_a")
+        let resealed = try row("in-flight", fresh)
+        #expect(try await world.store.insertGenerations([resealed]) == [.stored])
+        #expect(await world.opens(resealed))
+        await shredder.close()
+        await world.close()
+    }
 }
 
 extension ErasureTests.World {

@@ -78,6 +78,12 @@ public struct BodyEnvelope: Sendable {
         }
     }
 
+    /// The data key version recorded in a sealed body's header, or nil if it has no header.
+    public static func keyVersion(of sealed: [UInt8]) -> UInt32? {
+        guard sealed.count >= headerByteCount, sealed[0] == formatVersion else { return nil }
+        return sealed[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    }
+
     private static func header(keyVersion: UInt32) -> [UInt8] {
         [formatVersion, UInt8(keyVersion >> 24), UInt8((keyVersion >> 16) & 0xff), UInt8((keyVersion >> 8) & 0xff), UInt8(keyVersion & 0xff)]
     }

@@ -33,7 +33,7 @@ public struct IngestService: Sendable {
     public func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
         let now = Timestamp(micros: clock.nowMicros())
         var results = [IngestResult?](repeating: nil, count: items.count)
-        var pending: [(index: Int, row: SealedGeneration)] = []
+        var pending: [(index: Int, input: GenerationInput, row: SealedGeneration)] = []
         var accounts: [String: Account?] = [:]
         var sealers: [String: BodyEnvelope.Sealer] = [:]
 
@@ -60,19 +60,32 @@ public struct IngestService: Sendable {
                 sealer = try await envelope.sealer(for: input.accountID)
                 sealers[input.accountID] = sealer
             }
-            pending.append((index, try Self.seal(input, with: sealer, storedAt: now)))
+            pending.append((index, input, try Self.seal(input, with: sealer, storedAt: now)))
         }
 
-        let outcomes = try await writer.submit(pending.map(\.row))
-        for ((index, row), outcome) in zip(pending, outcomes) {
-            switch outcome {
-            case .stored: results[index] = .stored(id: row.id)
-            case .duplicate: results[index] = .duplicate(id: row.id)
-            case .conflict: results[index] = .conflict(id: row.id)
+        // A row sealed with a key that an erasure destroyed before the commit is sealed again
+        // with the account's fresh key; an erasure cannot keep racing, so a few rounds suffice.
+        for _ in 0..<Self.resealAttempts where !pending.isEmpty {
+            let outcomes = try await writer.submit(pending.map(\.row))
+            var again: [(index: Int, input: GenerationInput, row: SealedGeneration)] = []
+            for (item, outcome) in zip(pending, outcomes) {
+                switch outcome {
+                case .stored: results[item.index] = .stored(id: item.row.id)
+                case .duplicate: results[item.index] = .duplicate(id: item.row.id)
+                case .conflict: results[item.index] = .conflict(id: item.row.id)
+                case .keyDestroyed:
+                    let sealer = try await envelope.sealer(for: item.input.accountID)
+                    again.append((item.index, item.input, try Self.seal(item.input, with: sealer, storedAt: now)))
+                }
             }
+            pending = again
         }
+        guard pending.isEmpty else { throw GenerationWriter.Overloaded() }
         return results.map { $0! }
     }
+
+    /// Rounds of sealing again after a concurrent erasure before answering 503.
+    static let resealAttempts = 3
 
     private static func seal(
         _ input: GenerationInput,

@@ -31,19 +31,22 @@ public struct DataFolder: Sendable {
         )
     }
 
-    /// Opens the log database, creating the folder first.
+    /// Opens the log database, creating the folder first. The keyring is created and migrated
+    /// too, and attached to the store's writer so inserts check their data key still exists.
     public func openStore() throws -> SQLiteStore {
         try prepareDatabaseFile(logDatabasePath)
-        return try SQLiteStore(path: logDatabasePath)
+        try prepareDatabaseFile(keyringPath)
+        try MigrationSet.keyring.apply(to: try Database(path: keyringPath))
+        return try SQLiteStore(path: logDatabasePath, keyringPath: keyringPath)
     }
 
-    /// Opens the keyring with `masterKey`, creating the folder first.
     /// Opens the keyring for destroying keys only (no master key needed).
     public func openKeyShredder() throws -> KeyShredder {
         try prepareDatabaseFile(keyringPath)
         return try KeyShredder(path: keyringPath)
     }
 
+    /// Opens the keyring with `masterKey`, creating the folder first.
     public func openKeyring(masterKey: MasterKey) async throws -> DataKeyring {
         try prepareDatabaseFile(keyringPath)
         return try await DataKeyring(path: keyringPath, masterKey: masterKey)

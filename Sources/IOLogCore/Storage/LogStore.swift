@@ -134,4 +134,7 @@ public enum InsertOutcome: Sendable, Equatable {
     case stored
     case duplicate
     case conflict
+    /// Not stored: the data key the bodies were sealed with was destroyed meanwhile (an erasure
+    /// of the account ran); seal again with the account's current key.
+    case keyDestroyed
 }

@@ -6,11 +6,16 @@
 public final class SQLiteStore: LogStore {
     private let writer: DatabaseActor
     private let reader: DatabaseActor
+    private let checksKeys: Bool
 
-    /// Opens (creating and migrating if needed) the log database at `path`.
-    public init(path: String) throws {
-        writer = try DatabaseActor(path: path, migrations: .log)
+    /// Opens (creating and migrating if needed) the log database at `path`. With `keyringPath`
+    /// (a migrated keyring), every insert checks in its own transaction that the data key its
+    /// bodies were sealed with has not been destroyed, so a generation sealed just before its
+    /// account's keys were destroyed can never be committed after the erasure's last batch.
+    public init(path: String, keyringPath: String? = nil) throws {
+        writer = try DatabaseActor(path: path, migrations: .log, keyring: keyringPath)
         reader = try DatabaseActor(path: path, migrations: .log)
+        checksKeys = keyringPath != nil
     }
 
     public func close() async {
@@ -506,12 +511,23 @@ public final class SQLiteStore: LogStore {
     }
 
     public func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome] {
-        try await writer.write { db in
+        let checksKeys = checksKeys
+        return try await writer.write { db in
             let insert = try db.prepare(
                 "INSERT INTO generations (\(Self.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
             )
             let existing = try db.prepare("SELECT account_id, content_mac FROM generations WHERE id = ?")
+            // The write transaction holds the keyring's write lock too (BEGIN IMMEDIATE covers
+            // attached databases), so a key destruction is ordered wholly before or after it.
+            let destroyed = checksKeys ? try db.prepare("SELECT 1 FROM keyring.destroyed_keys WHERE account_id = ? AND version = ?") : nil
             return try generations.map { g in
+                if let destroyed, let version = BodyEnvelope.keyVersion(of: g.promptSealed) {
+                    try destroyed.bind([g.accountID, Int64(version)])
+                    if try destroyed.step() {
+                        while try destroyed.step() {}
+                        return .keyDestroyed
+                    }
+                }
                 try insert.bind(Self.arguments(of: g))
                 while try insert.step() {}
                 if db.changes > 0 { return .stored }
