@@ -62,6 +62,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
         return Array((try? encoder.encode(self)) ?? Data("null".utf8))
     }
 
+    /// `canonicalBytes` as a string (audit details, stored id lists).
+    public var canonicalText: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
     /// The member `key` of an object, nil otherwise.
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }

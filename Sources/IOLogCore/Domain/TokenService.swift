@@ -54,7 +54,7 @@ public struct TokenService: Sendable {
             actor: actor,
             action: "token.create",
             target: id,
-            detail: String(decoding: JSONValue.object(detail).canonicalBytes, as: UTF8.self)
+            detail: JSONValue.object(detail).canonicalText
         )
         try await store.insertToken(record, secretSHA256: Digest.sha256(secretText.utf8), audit: audit)
         return IssuedToken(record: record, token: Self.prefix + id + "_" + secretText)

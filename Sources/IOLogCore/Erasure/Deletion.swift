@@ -163,9 +163,9 @@ public struct DeletionService: Sendable {
                     action: "deletion.complete",
                     accountID: request.accountID,
                     target: id,
-                    detail: Self.detail([
+                    detail: JSONValue.object([
                         "rows_erased": .number(Double(request.rowsErased)), "keys_destroyed": .number(Double(request.keysDestroyed)),
-                    ])
+                    ]).canonicalText
                 )
             )
         } catch {
@@ -179,10 +179,6 @@ public struct DeletionService: Sendable {
             )
             throw error
         }
-    }
-
-    static func detail(_ fields: [String: JSONValue]) -> String {
-        String(decoding: JSONValue.object(fields).canonicalBytes, as: UTF8.self)
     }
 }
 
@@ -239,10 +235,9 @@ public struct DeletionDesk: Sendable {
             action: "deletion.request",
             accountID: accountID,
             target: request.id,
-            detail: DeletionService.detail(["requested_by": .string(requestedBy), "ticket": .string(ticket), "scope": scope.json])
+            detail: JSONValue.object(["requested_by": .string(requestedBy), "ticket": .string(ticket), "scope": scope.json]).canonicalText
         )
         try await store.insertDeletionRequest(request, audit: audit)
         return request
     }
-
 }

@@ -107,7 +107,7 @@ public struct RetentionPurge: Sendable {
                     occurredAt: Timestamp(micros: clock.nowMicros()),
                     actor: actor,
                     action: "retention.purge",
-                    detail: String(decoding: JSONValue.object(detail).canonicalBytes, as: UTF8.self)
+                    detail: JSONValue.object(detail).canonicalText
                 )
             )
         }

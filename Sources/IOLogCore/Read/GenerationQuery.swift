@@ -26,7 +26,7 @@ public struct GenerationFilter: Sendable, Equatable {
         members["user_id"] = userID.map(JSONValue.string)
         members["from"] = from.map { .string($0.rfc3339) }
         members["to"] = to.map { .string($0.rfc3339) }
-        return String(decoding: JSONValue.object(members).canonicalBytes, as: UTF8.self)
+        return JSONValue.object(members).canonicalText
     }
 }
 

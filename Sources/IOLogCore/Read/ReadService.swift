@@ -132,7 +132,7 @@ public struct ReadService: Sendable {
                 actor: actor,
                 action: "generation.export",
                 accountID: accountID,
-                detail: String(decoding: detail.canonicalBytes, as: UTF8.self)
+                detail: detail.canonicalText
             )
         )
     }

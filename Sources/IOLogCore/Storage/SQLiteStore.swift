@@ -124,21 +124,23 @@ public final class SQLiteStore: LogStore {
         try await reader.read { db in try Self.account(id: id, in: db) }
     }
 
-    private static func account(id: String, in db: Database) throws -> Account? {
-        try db.queryFirst(
-            "SELECT id, kind, name, io_logging_enabled, io_logging_enabled_at FROM accounts WHERE id = ?",
-            id
-        ) { row in
-            Account(
-                id: row.text(0),
-                kind: AccountKind(rawValue: row.text(1)) ?? .organization,
-                name: row.optionalText(2),
-                ioLogging: IOLoggingSetting(
-                    enabled: row.int64(3) == 1,
-                    enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))
-                )
+    private static let accountColumns = "a.id, a.kind, a.name, a.io_logging_enabled, a.io_logging_enabled_at"
+
+    /// An account from the first five columns of `row` (`accountColumns`).
+    private static func account(from row: Row) -> Account {
+        Account(
+            id: row.text(0),
+            kind: AccountKind(rawValue: row.text(1)) ?? .organization,
+            name: row.optionalText(2),
+            ioLogging: IOLoggingSetting(
+                enabled: row.int64(3) == 1,
+                enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))
             )
-        }
+        )
+    }
+
+    private static func account(id: String, in db: Database) throws -> Account? {
+        try db.queryFirst("SELECT \(accountColumns) FROM accounts a WHERE a.id = ?", id, map: account(from:))
     }
 
     public func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp) async throws {
@@ -272,17 +274,15 @@ public final class SQLiteStore: LogStore {
 
     public func memberships(userID: String) async throws -> [(account: Account, role: Role)] {
         let rows = try await reader.read { db in
-            try db.query("SELECT account_id, role FROM memberships WHERE user_id = ? ORDER BY account_id", userID) {
-                ($0.text(0), $0.text(1))
-            }
+            try db.query(
+                """
+                SELECT \(Self.accountColumns), m.role FROM memberships m JOIN accounts a ON a.id = m.account_id
+                WHERE m.user_id = ? ORDER BY m.account_id
+                """,
+                userID
+            ) { row in (Self.account(from: row), row.text(5)) }
         }
-        var result: [(account: Account, role: Role)] = []
-        for (accountID, roleName) in rows {
-            if let account = try await account(id: accountID), let role = Role(rawValue: roleName) {
-                result.append((account, role))
-            }
-        }
-        return result
+        return rows.compactMap { account, role in Role(rawValue: role).map { (account, $0) } }
     }
 
     // MARK: Retention
@@ -362,7 +362,7 @@ public final class SQLiteStore: LogStore {
         var before: Int64?
         switch request.scope {
         case .account: break
-        case .generations(let list): ids = String(decoding: JSONValue.array(list.map(JSONValue.string)).canonicalBytes, as: UTF8.self)
+        case .generations(let list): ids = JSONValue.array(list.map(JSONValue.string)).canonicalText
         case .before(let time): before = time.micros
         }
         try await writer.write { [ids, before] db in
@@ -443,7 +443,7 @@ public final class SQLiteStore: LogStore {
             // Looked up by primary key (`+account_id` keeps the planner off the account indexes,
             // which would scan every row of a large account); ids of other accounts are ignored.
             sql = "DELETE FROM generations WHERE id IN (SELECT value FROM json_each(?)) AND +account_id = ?"
-            arguments = [String(decoding: JSONValue.array(ids.map(JSONValue.string)).canonicalBytes, as: UTF8.self), request.accountID]
+            arguments = [JSONValue.array(ids.map(JSONValue.string)).canonicalText, request.accountID]
         case .account, .before:
             // Oldest first through generations_by_time: neighbouring rows, so a batch rewrites few pages.
             var condition = ""
