@@ -154,7 +154,7 @@ struct PagesController {
             models: Array(Set(rows.map(\.model))).sorted(),
             rows: rows.map { summary in
                 LogsView.Row(
-                    href: "\(path)/\(summary.id)" + (raw.active ? "?" + (PageURL.build("", filterQuery).dropFirst()) : ""),
+                    href: PageURL.build("\(path)/\(summary.id)", filterQuery),
                     time: PageFormat.time(summary.createdAt),
                     model: summary.model,
                     provider: summary.provider,
