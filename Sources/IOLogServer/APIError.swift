@@ -69,7 +69,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
-        } catch let error as IOLogError where error.code == .corrupted || error.code == .keyUnavailable {
+        } catch let error as IOLogError where error.isContentUnavailable {
             // Names the generation and field, never content; the key material is not in the message either.
             logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
             throw APIError(status: .internalServerError, code: "content_unavailable", message: error.message)
@@ -95,4 +95,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         default: "error"
         }
     }
+}
+
+extension IOLogError {
+    /// Stored content that cannot be shown (a body that fails to open, a destroyed or missing
+    /// key): the API answers 500 `content_unavailable`, the pages a "Content unavailable" page.
+    var isContentUnavailable: Bool { code == .corrupted || code == .keyUnavailable }
 }

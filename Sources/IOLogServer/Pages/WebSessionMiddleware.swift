@@ -129,7 +129,7 @@ struct PageErrorMiddleware: RouterMiddleware {
             return PageError(status: error.status, heading: error.status.reasonPhrase, message: error.message)
         case let error as HTTPError where error.status == .notFound:
             return .notFound
-        case let error as IOLogError where error.code == .corrupted || error.code == .keyUnavailable:
+        case let error as IOLogError where error.isContentUnavailable:
             // Names the generation and field, never content.
             logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
             return PageError(status: .internalServerError, heading: "Content unavailable", message: error.message)
