@@ -20,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         // Already under Hummingbird; named for header field names it does not re-export (Referrer-Policy…).
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Already under Hummingbird; named for the channel handler that puts deadlines on slow
+        // clients (NIOCore, NIOHTTPTypes), which Hummingbird does not re-export.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         // Templating with HTML escaping by default, for the Logs pages (issue 5).
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
@@ -49,10 +53,13 @@ let package = Package(
             dependencies: [
                 "IOLogCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             ],
             // Templates and the stylesheet are compiled into the binary: one file to deploy, no external assets.
             resources: [.embedInCode("Pages/Templates"), .embedInCode("Pages/Assets")],

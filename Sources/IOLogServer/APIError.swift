@@ -53,8 +53,11 @@ extension APIError {
 
 /// Turns every error that is not already an `APIError` into the JSON error shape, so clients
 /// never see an HTML or plain-text error. Unknown errors become a 500 whose message says
-/// nothing about the cause; the log line carries only the error's type and description,
-/// which by construction never includes request bodies.
+/// nothing about the cause.
+///
+/// An error's description is data: Swift's `EncodingError` and `DecodingError` quote the value
+/// they failed on, which can be a decrypted prompt. So the log line names the error's type and,
+/// for iolog's own errors, its code, and never interpolates the error itself.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let logger: Logger
 
@@ -75,10 +78,20 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw APIError(status: .internalServerError, code: "content_unavailable", message: error.message)
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
+        } catch let error as any HTTPResponseError {
+            // NIO's too-many-bytes error (a chunked body past the limit) and the like: keep the status.
+            throw APIError(status: error.status, code: Self.code(for: error.status), message: error.status.reasonPhrase)
         } catch {
-            logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error))): \(error)"])
+            logger.error("unhandled error", metadata: Self.logMetadata(for: error))
             throw APIError(status: .internalServerError, code: "internal", message: "internal error")
         }
+    }
+
+    /// What may be logged of an unexpected error: its type, and the code of iolog's own errors.
+    static func logMetadata(for error: any Error) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["error_type": "\(String(reflecting: type(of: error)))"]
+        if let error = error as? IOLogError { metadata["error_code"] = "\(error.code)" }
+        return metadata
     }
 
     static func code(for status: HTTPResponse.Status) -> String {

@@ -22,6 +22,8 @@ public protocol AppArguments: Sendable {
     var retention: RetentionPolicy { get }
     /// How often the retention purge runs; nil turns the periodic purge off (tests).
     var retentionInterval: Duration? { get }
+    /// Slow-client protection: header and body deadlines, idle timeout, connection cap.
+    var connectionLimits: ConnectionLimits { get }
 }
 
 extension AppArguments {
@@ -31,12 +33,16 @@ extension AppArguments {
     public var clock: Clock { .system }
     public var retention: RetentionPolicy { .default }
     public var retentionInterval: Duration? { AppDefaults.retentionInterval }
+    public var connectionLimits: ConnectionLimits { .default }
 }
 
 /// Defaults shared by the command line and the tests.
 public enum AppDefaults {
     /// 16 MiB, DESIGN §4.1.
     public static let maximumBodyBytes = 16 * 1024 * 1024
+    /// The largest `--max-body-bytes` accepted: a body is held in memory whole, and parsed and
+    /// sealed in one piece.
+    public static let maximumBodyBytesCeiling = 256 * 1024 * 1024
     /// Rows waiting for a commit before ingest pushes back with 503.
     public static let ingestQueueCapacity = 20_000
     /// The periodic retention purge: hourly (the first run a minute after start).

@@ -7,6 +7,7 @@ public struct AppServices: Service {
     public let store: any LogStore
     public let keyring: DataKeyring
     public let tokens: TokenService
+    public let directory: AccountDirectory
     public let writer: GenerationWriter
     public let ingest: IngestService
     public let read: ReadService
@@ -22,10 +23,24 @@ public struct AppServices: Service {
         for region in arguments.extraSkippedRegions where !GenerationInput.isRegion(region) {
             throw IOLogError(.invalidInput, "--skip-region \(region) is not a region name (a short lowercase word)")
         }
-        guard arguments.maximumBodyBytes > 0 else { throw IOLogError(.invalidInput, "--max-body-bytes must be positive") }
+        guard (1...AppDefaults.maximumBodyBytesCeiling).contains(arguments.maximumBodyBytes) else {
+            throw IOLogError(.invalidInput, "--max-body-bytes must be from 1 to \(AppDefaults.maximumBodyBytesCeiling) (256 MiB)")
+        }
         let store = try arguments.dataFolder.openStore()
         let keyring: DataKeyring
         do {
+            // Recorded for `iolog retention run`, which must not purge with a shorter retention.
+            let now = Timestamp(micros: arguments.clock.nowMicros())
+            try await store.setRetentionPolicy(
+                arguments.retention,
+                at: now,
+                audit: AuditEvent(
+                    occurredAt: now,
+                    actor: "serve",
+                    action: "retention.set",
+                    detail: JSONValue.object(["retention": .string(arguments.retention.description)]).canonicalText
+                )
+            )
             keyring = try await arguments.dataFolder.openKeyring(masterKey: arguments.masterKey)
         } catch {
             await store.close()
@@ -44,6 +59,7 @@ public struct AppServices: Service {
             store: store,
             keyring: keyring,
             tokens: TokenService(store: store, clock: arguments.clock),
+            directory: AccountDirectory(store: store, clock: arguments.clock),
             writer: writer,
             ingest: ingest,
             read: ReadService(store: store, envelope: envelope, clock: arguments.clock),

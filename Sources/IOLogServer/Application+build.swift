@@ -12,11 +12,14 @@ public func buildApplication(
     async throws -> some ApplicationProtocol
 {
     let services = try await AppServices.open(arguments)
+    let limits = arguments.connectionLimits
     return Application(
         router: buildRouter(services, logger: logger),
+        server: limits.server(),
         configuration: ApplicationConfiguration(
             address: .hostname(arguments.hostname, port: arguments.port),
-            serverName: "iolog"
+            serverName: "iolog",
+            availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)
         ),
         services: [services] + retentionServices(services, arguments, logger: logger),
         logger: logger

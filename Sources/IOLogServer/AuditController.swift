@@ -9,28 +9,6 @@ struct AuditController {
         group.get("audit-events", use: list)
     }
 
-    struct EventJSON: Encodable {
-        let seq: Int64
-        let occurred_at: String
-        let actor: String
-        let action: String
-        let account_id: String?
-        let target: String?
-        let detail: JSONValue?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(seq, forKey: .seq)
-            try container.encode(occurred_at, forKey: .occurred_at)
-            try container.encode(actor, forKey: .actor)
-            try container.encode(action, forKey: .action)
-            try container.encode(account_id, forKey: .account_id)
-            try container.encode(target, forKey: .target)
-            try container.encode(detail, forKey: .detail)
-        }
-        enum CodingKeys: String, CodingKey { case seq, occurred_at, actor, action, account_id, target, detail }
-    }
-
     @Sendable func list(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let accountID = try context.parameters.require("account")
         let limit = try QueryParameters.limit(request, default: 50)
@@ -42,28 +20,15 @@ struct AuditController {
             before = sequence
         }
         let page = try await services.read.auditTrail(accountID: accountID, before: before, limit: limit)
-        let events = page.items.map { row in
-            EventJSON(
-                seq: row.sequence,
-                occurred_at: row.event.occurredAt.rfc3339,
-                actor: row.event.actor,
-                action: row.event.action,
-                account_id: row.event.accountID,
-                target: row.event.target,
-                detail: row.event.detail.flatMap { try? JSONValue.parse(Array($0.utf8)) }
-            )
+        let events = page.items.map { row -> JSONValue in
+            let event = row.event
+            return .object([
+                "seq": .integer(row.sequence), "occurred_at": .string(event.occurredAt.rfc3339), "actor": .string(event.actor),
+                "action": .string(event.action), "account_id": event.accountID.map(JSONValue.string) ?? .null,
+                "target": event.target.map(JSONValue.string) ?? .null,
+                "detail": event.detail.flatMap { try? JSONParser.parse(Array($0.utf8), limits: .stored) } ?? .null,
+            ])
         }
-        struct Answer: Encodable {
-            let data: [EventJSON]
-            let next_cursor: String?
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(data, forKey: .data)
-                try container.encode(next_cursor, forKey: .next_cursor)
-            }
-            enum CodingKeys: String, CodingKey { case data, next_cursor }
-        }
-        return try JSONBody.response(Answer(data: events, next_cursor: page.next.map(String.init)))
+        return JSONBody.response(.object(["data": .array(events), "next_cursor": page.next.map { .string(String($0)) } ?? .null]))
     }
 }

@@ -63,14 +63,34 @@ enum AccountAccess: Sendable {
 extension AppServices {
     /// The one place that decides who may see an account's data, for the API and the pages alike:
     /// an admin of the account passes; a member is refused (403); anyone else, and every unknown
-    /// account, is an outsider (404), so existence does not leak. Every refusal is audited as
-    /// `access.denied` with `target` (only for well-formed ids, so a probe cannot write arbitrary
-    /// text into the trail).
-    func access(accountID: String, userID: String, actor: String, target: String) async throws -> AccountAccess {
+    /// account, is an outsider (404), so existence does not leak.
+    ///
+    /// A refusal for an account that exists is audited as `access.denied` in its trail with the
+    /// route pattern (never the raw path) and the generation id when it is a well-formed one, so
+    /// a caller cannot write arbitrary text into a trail; repeats are coalesced (`DenialLog`).
+    /// Refusals for accounts that do not exist write nothing.
+    func access(
+        accountID: String,
+        userID: String,
+        actor: String,
+        request: Request,
+        context: IOLogRequestContext
+    ) async throws
+        -> AccountAccess
+    {
         let role = try await store.role(accountID: accountID, userID: userID)
         if role == .admin { return .admin }
-        if Identifier.isValid(accountID) {
-            try await read.recordDenied(accountID: accountID, actor: actor, target: target)
+        var exists = role != nil
+        if !exists, Identifier.isValid(accountID) { exists = try await store.account(id: accountID) != nil }
+        if exists {
+            let route = String((context.endpointPath ?? "unknown").prefix(200))
+            let generationID = context.parameters.get("id").flatMap { Identifier.isValid($0) ? $0 : nil }
+            try await read.recordDenied(
+                accountID: accountID,
+                actor: actor,
+                route: "\(request.method) \(route)",
+                generationID: generationID
+            )
         }
         return role == .member ? .member : .outsider
     }
@@ -93,8 +113,7 @@ struct AccountAdminMiddleware: RouterMiddleware {
             throw APIError(status: .forbidden, code: "forbidden", message: "only a user token of an account admin may call this endpoint")
         }
         let account = try context.parameters.require("account")
-        let target = "\(request.method) \(request.uri.path)"
-        switch try await services.access(accountID: account, userID: userID, actor: context.actor, target: target) {
+        switch try await services.access(accountID: account, userID: userID, actor: context.actor, request: request, context: context) {
         case .admin: return try await next(request, context)
         case .member: throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
         case .outsider: throw APIError.accountNotFound

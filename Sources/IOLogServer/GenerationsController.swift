@@ -24,40 +24,38 @@ struct GenerationsController {
             cursor = decoded
         }
         let page = try await services.read.list(accountID: accountID, filter: filter, after: cursor, limit: limit)
-        struct Answer: Encodable {
-            let data: [SummaryJSON]
-            let next_cursor: String?
-
-            func encode(to encoder: any Encoder) throws {
-                var container = encoder.container(keyedBy: CodingKeys.self)
-                try container.encode(data, forKey: .data)
-                try container.encode(next_cursor, forKey: .next_cursor)
-            }
-            enum CodingKeys: String, CodingKey { case data, next_cursor }
-        }
-        return try JSONBody.response(Answer(data: page.items.map(SummaryJSON.init), next_cursor: page.next?.token))
+        return JSONBody.response(
+            .object(["data": .array(page.items.map(\.json)), "next_cursor": page.next.map { .string($0.token) } ?? .null])
+        )
     }
 
     @Sendable func detail(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let accountID = try context.parameters.require("account")
         let id = try context.parameters.require("id")
         guard Identifier.isValid(id),
-            let detail = try await services.read.detail(accountID: accountID, id: id, actor: context.actor)
+            let detail = try await services.read.detail(accountID: accountID, id: id, actor: context.actor, tokenID: context.principal?.tokenID)
         else {
             throw APIError(status: .notFound, code: "not_found", message: "no such generation")
         }
-        return try JSONBody.response(DetailJSON(detail))
+        return JSONBody.response(detail.json)
     }
 
     /// JSONL, one generation with its bodies per line, streamed page by page.
+    ///
+    /// The export is audited before its first byte is sent (if that fails, nothing is sent) and
+    /// again when it ends, with the row count and whether it completed. An export that fails
+    /// midway ends the connection without the final chunk, so the client sees a truncated
+    /// transfer rather than a short file that looks complete.
     @Sendable func export(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let accountID = try context.parameters.require("account")
         let filter = try QueryParameters.filter(request)
-        let read = services.read
-        let actor = context.actor
+        let export = try await services.read.startExport(
+            accountID: accountID,
+            filter: filter,
+            actor: context.actor,
+            tokenID: context.principal?.tokenID
+        )
         let logger = context.logger
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Response(
             status: .ok,
             headers: [
@@ -66,21 +64,28 @@ struct GenerationsController {
             ],
             body: ResponseBody { writer in
                 do {
-                    try await read.export(accountID: accountID, filter: filter, actor: actor) { detail in
-                        var line = try encoder.encode(DetailJSON(detail))
+                    try await export.run { detail in
+                        var line = detail.json.canonicalBytes
                         line.append(UInt8(ascii: "\n"))
                         try await writer.write(ByteBuffer(bytes: line))
                     }
                 } catch {
-                    // The status line is already sent; end the stream early so the client sees a
-                    // truncated download, and log which account's export failed (never content).
-                    logger.error("export failed", metadata: ["account": "\(accountID)", "error": "\(String(reflecting: type(of: error)))"])
+                    // The status line is already sent: log which account's export failed (never
+                    // content), then fail the body so the connection closes without the last chunk.
+                    logger.error(
+                        "export failed",
+                        metadata: APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: error).merging(["account": "\(accountID)"]) { $1 }
+                    )
+                    throw ExportAborted()
                 }
                 try await writer.finish(nil)
             }
         )
     }
 }
+
+/// Thrown from an export's body to end the connection early; carries nothing.
+struct ExportAborted: Error {}
 
 /// Query-string parsing for the list, export and audit pages. Empty values count as absent,
 /// so a filter form submitted with blank fields means "no filter".
@@ -137,67 +142,33 @@ enum QueryParameters {
     }
 }
 
-/// A generation's metadata as JSON; absent values are `null`.
-struct SummaryJSON: Encodable {
-    let summary: GenerationSummary
-
-    init(_ summary: GenerationSummary) { self.summary = summary }
-
-    enum CodingKeys: String, CodingKey {
-        case id, account_id, created_at, user_id, api_key_id, model, provider, region, usage, cost_usd, latency_ms,
-            finish_reason, streamed, has_reasoning
-    }
-
-    struct Usage: Encodable {
-        let prompt_tokens: Int64?
-        let completion_tokens: Int64?
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(prompt_tokens, forKey: .prompt_tokens)
-            try container.encode(completion_tokens, forKey: .completion_tokens)
-        }
-        enum CodingKeys: String, CodingKey { case prompt_tokens, completion_tokens }
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try encode(into: &container)
-    }
-
-    func encode(into container: inout KeyedEncodingContainer<CodingKeys>) throws {
-        try container.encode(summary.id, forKey: .id)
-        try container.encode(summary.accountID, forKey: .account_id)
-        try container.encode(summary.createdAt.rfc3339, forKey: .created_at)
-        try container.encode(summary.userID, forKey: .user_id)
-        try container.encode(summary.apiKeyID, forKey: .api_key_id)
-        try container.encode(summary.model, forKey: .model)
-        try container.encode(summary.provider, forKey: .provider)
-        try container.encode(summary.region, forKey: .region)
-        try container.encode(Usage(prompt_tokens: summary.promptTokens, completion_tokens: summary.completionTokens), forKey: .usage)
-        try container.encode(summary.costUSD, forKey: .cost_usd)
-        try container.encode(summary.latencyMilliseconds, forKey: .latency_ms)
-        try container.encode(summary.finishReason, forKey: .finish_reason)
-        try container.encode(summary.streamed, forKey: .streamed)
-        try container.encode(summary.hasReasoning, forKey: .has_reasoning)
+extension GenerationSummary {
+    /// The metadata as the API answers it; absent values are `null`.
+    var json: JSONValue {
+        func optional<T>(_ value: T?, _ wrap: (T) -> JSONValue) -> JSONValue { value.map(wrap) ?? .null }
+        return .object([
+            "id": .string(id), "account_id": .string(accountID), "created_at": .string(createdAt.rfc3339),
+            "user_id": optional(userID, JSONValue.string), "api_key_id": optional(apiKeyID, JSONValue.string),
+            "model": .string(model), "provider": .string(provider), "region": .string(region),
+            "usage": .object([
+                "prompt_tokens": optional(promptTokens, JSONValue.integer),
+                "completion_tokens": optional(completionTokens, JSONValue.integer),
+            ]),
+            "cost_usd": optional(costUSD, JSONValue.double), "latency_ms": optional(latencyMilliseconds, JSONValue.integer),
+            "finish_reason": optional(finishReason, JSONValue.string), "streamed": optional(streamed, JSONValue.bool),
+            "has_reasoning": .bool(hasReasoning),
+        ])
     }
 }
 
-/// Metadata plus the opened bodies.
-struct DetailJSON: Encodable {
-    let detail: GenerationDetail
-
-    init(_ detail: GenerationDetail) { self.detail = detail }
-
-    enum BodyKeys: String, CodingKey { case prompt, completion, reasoning }
-
-    func encode(to encoder: any Encoder) throws {
-        var metadata = encoder.container(keyedBy: SummaryJSON.CodingKeys.self)
-        try SummaryJSON(detail.summary).encode(into: &metadata)
-        var bodies = encoder.container(keyedBy: BodyKeys.self)
-        try bodies.encode(detail.prompt, forKey: .prompt)
-        try bodies.encode(detail.completion, forKey: .completion)
-        try bodies.encode(detail.reasoning ?? .null, forKey: .reasoning)
+extension GenerationDetail {
+    /// Metadata plus the opened bodies.
+    var json: JSONValue {
+        guard case .object(var members) = summary.json else { return summary.json }
+        members["prompt"] = prompt
+        members["completion"] = completion
+        members["reasoning"] = reasoning ?? .null
+        return .object(members)
     }
 }
 

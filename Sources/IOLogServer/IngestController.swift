@@ -40,7 +40,8 @@ struct IngestController {
     }
 
     @Sendable func batch(_ request: Request, context: IOLogRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes)
+        // `generations[3].routing`: three levels of the request's own field names.
+        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes, namedDepth: 3)
         guard case .array(let items)? = body["generations"] else {
             throw APIError.invalid(FieldError(field: "generations", message: "generations must be an array"))
         }

@@ -5,8 +5,9 @@ import IOLogCore
 /// Reading and writing the JSON bodies of the API.
 enum JSONBody {
     /// Collects and parses a JSON request body: 415 unless `Content-Type` is
-    /// `application/json`, 413 past `limit` bytes, 400 if it is not JSON.
-    static func read(_ request: Request, limit: Int) async throws -> JSONValue {
+    /// `application/json`, 413 past `limit` bytes, 400 if it is not JSON or exceeds the
+    /// parser's limits. Errors name keys down to `namedDepth` levels (the request's own fields).
+    static func read(_ request: Request, limit: Int, namedDepth: Int = 1) async throws -> JSONValue {
         guard let contentType = request.headers[.contentType],
             contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
                 == "application/json"
@@ -19,11 +20,14 @@ enum JSONBody {
         let buffer: ByteBuffer
         do {
             buffer = try await request.body.collect(upTo: limit)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // Also NIO's too-many-bytes error: a chunked body (no Content-Length) past the limit.
             throw tooLarge(limit)
         }
+        var limits = JSONParser.Limits.request
+        limits.namedDepth = namedDepth
         do {
-            return try JSONValue.parse(buffer.readableBytesView)
+            return try JSONParser.parse(buffer.readableBytesView, limits: limits)
         } catch {
             throw APIError.invalid(error)
         }
@@ -37,11 +41,20 @@ enum JSONBody {
     static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        return Response(
+        return response(bytes: try encoder.encode(value), status: status)
+    }
+
+    /// A JSON response written by `JSONWriter`, which keeps number literals exactly and cannot
+    /// fail: the answer for anything that holds content.
+    static func response(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        response(bytes: value.canonicalBytes, status: status)
+    }
+
+    private static func response(bytes: some Sequence<UInt8>, status: HTTPResponse.Status) -> Response {
+        Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
         )
     }
 }

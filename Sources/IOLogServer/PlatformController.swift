@@ -26,12 +26,7 @@ struct PlatformController {
         case .string(let text)? where text.utf8.count <= 256: name = text
         default: throw APIError.invalid(FieldError(field: "name", message: "name must be a string of at most 256 bytes"))
         }
-        let account = try await services.store.upsertAccount(
-            id: accountID,
-            kind: kind,
-            name: name,
-            at: Timestamp(micros: services.clock.nowMicros())
-        )
+        let account = try await services.directory.upsertAccount(id: accountID, kind: kind, name: name, actor: context.actor)
         return try JSONBody.response(AccountAnswer(account))
     }
 
@@ -43,12 +38,7 @@ struct PlatformController {
             throw APIError.invalid(FieldError(field: "role", message: "role must be \"admin\" or \"member\""))
         }
         do {
-            try await services.store.setMembership(
-                accountID: accountID,
-                userID: userID,
-                role: role,
-                at: Timestamp(micros: services.clock.nowMicros())
-            )
+            try await services.directory.setRole(accountID: accountID, userID: userID, role: role, actor: context.actor)
         } catch let error as IOLogError where error.code == .notFound {
             throw APIError(status: .notFound, code: "not_found", message: "no account \(accountID); create it first")
         }
@@ -64,7 +54,7 @@ struct PlatformController {
     @Sendable func removeMember(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let accountID = try Self.identifier(context, "account")
         let userID = try Self.identifier(context, "user")
-        _ = try await services.store.removeMembership(accountID: accountID, userID: userID)
+        _ = try await services.directory.removeMember(accountID: accountID, userID: userID, actor: context.actor)
         return Response(status: .noContent)
     }
 

@@ -24,7 +24,7 @@ struct Accounts: AsyncParsableCommand {
 
         func run() async throws {
             let saved = try await data.withStore { store in
-                try await store.upsertAccount(id: account, kind: kind, name: name, at: Timestamp(.now))
+                try await AccountDirectory(store: store).upsertAccount(id: account, kind: kind, name: name, actor: cliActor)
             }
             print("account \(saved.id) (\(saved.kind.rawValue)) saved; I/O logging \(saved.ioLogging.enabled ? "on" : "off")")
         }

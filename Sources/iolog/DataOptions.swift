@@ -22,9 +22,25 @@ func validateIdentifier(_ value: String, _ what: String) throws {
     }
 }
 
-/// Who runs a command, for audit events: the operating-system user on the server.
+/// Who runs a command, for audit events: `cli:` and the account name of the process's real
+/// user id, which the environment cannot fake (`$USER` can). Under sudo, `SUDO_USER` is added
+/// as a detail only: it is set by whoever starts the process.
 var cliActor: String {
-    "cli:" + (ProcessInfo.processInfo.environment["SUDO_USER"] ?? ProcessInfo.processInfo.environment["USER"] ?? "unknown")
+    CLIActor.current(environment: ProcessInfo.processInfo.environment)
+}
+
+enum CLIActor {
+    static func current(environment: [String: String]) -> String {
+        let uid = getuid()
+        let name = getpwuid(uid).flatMap { entry in entry.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(uid)"
+        var actor = "cli:" + name
+        if let sudoUser = environment["SUDO_USER"], !sudoUser.isEmpty, sudoUser != name,
+            sudoUser.utf8.count <= 64, sudoUser.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        {
+            actor += " (sudo from \(sudoUser))"
+        }
+        return actor
+    }
 }
 
 extension AccountKind: ExpressibleByArgument {}

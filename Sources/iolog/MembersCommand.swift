@@ -27,7 +27,7 @@ struct Members: AsyncParsableCommand {
 
         func run() async throws {
             try await data.withStore { store in
-                try await store.setMembership(accountID: account, userID: user, role: role, at: Timestamp(.now))
+                try await AccountDirectory(store: store).setRole(accountID: account, userID: user, role: role, actor: cliActor)
             }
             print("\(user) is now \(role == .admin ? "an admin" : "a member") of \(account)")
         }
@@ -50,7 +50,7 @@ struct Members: AsyncParsableCommand {
 
         func run() async throws {
             let removed = try await data.withStore { store in
-                try await store.removeMembership(accountID: account, userID: user)
+                try await AccountDirectory(store: store).removeMember(accountID: account, userID: user, actor: cliActor)
             }
             guard removed else { throw IOLogError(.notFound, "\(user) is not a member of \(account)") }
             print("\(user) removed from \(account)")

@@ -15,18 +15,34 @@ struct Retention: AsyncParsableCommand {
             abstract: "Remove generations older than the retention period once, and say how many.",
             discussion: """
                 A generation is removed when its created_at plus the retention (calendar months, UTC) \
-                has passed; never one younger than three months. 'serve' does this every hour by itself.
+                has passed; never one younger than three months. The retention is the one 'serve' runs \
+                with (recorded in the database at its start), or three months if 'serve' never ran. \
+                'serve' does this every hour by itself.
                 """
         )
 
         @OptionGroup var data: DataOptions
-        @OptionGroup var retention: RetentionOption
+        @Option(
+            name: .customLong("retention-months"),
+            help: "Override the retention 'serve' recorded: a number of months or 'unlimited', never shorter than it."
+        )
+        var months: String?
         @Flag(help: "Only count what would be removed.") var dryRun = false
 
+        func validate() throws {
+            do {
+                _ = try months.map { text throws(IOLogError) in try RetentionPolicy(parsing: text) }
+            } catch {
+                throw ValidationError(error.message)
+            }
+        }
+
         func run() async throws {
-            let policy = try retention.policy()
-            let report = try await data.withStore { store in
-                try await RetentionPurge(store: store, policy: policy, clock: .system).run(dryRun: dryRun, actor: cliActor)
+            let (policy, report) = try await data.withStore { store in
+                let requested = try months.map { text throws(IOLogError) in try RetentionPolicy(parsing: text) }
+                let policy = try RetentionPolicy.forPurge(requested: requested, recorded: try await store.retentionPolicy())
+                let report = try await RetentionPurge(store: store, policy: policy, clock: .system).run(dryRun: dryRun, actor: cliActor)
+                return (policy, report)
             }
             guard let cutoff = report.cutoff else {
                 print("retention is unlimited: nothing to remove")
@@ -39,7 +55,7 @@ struct Retention: AsyncParsableCommand {
     }
 }
 
-/// `--retention-months N|unlimited`, shared by `serve` and `retention run`.
+/// `--retention-months N|unlimited` of `serve`.
 struct RetentionOption: ParsableArguments {
     @Option(
         name: .customLong("retention-months"),

@@ -51,10 +51,10 @@ struct Tokens: AsyncParsableCommand {
             let rows = tokens.map { token in
                 [
                     token.id, token.kind.rawValue, token.userID ?? "-", token.createdAt.rfc3339,
-                    token.revokedAt.map { "revoked " + $0.rfc3339 } ?? "active", token.label ?? "",
+                    token.revokedAt.map { "revoked " + $0.rfc3339 } ?? "active", token.createdBy ?? "-", token.label ?? "",
                 ]
             }
-            printTable(header: ["ID", "KIND", "USER", "CREATED", "STATUS", "LABEL"], rows: rows)
+            printTable(header: ["ID", "KIND", "USER", "CREATED", "STATUS", "CREATED BY", "LABEL"], rows: rows)
         }
     }
 

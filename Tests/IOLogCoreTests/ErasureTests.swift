@@ -30,10 +30,25 @@ struct ErasureTests {
         init(clock: Clock = .fixed(ErasureTests.now.date)) async throws {
             try await self.init(folder: try TemporaryFolder(), masterKey: try randomMasterKey(), clock: clock)
             for account in ["org_a", "org_b"] {
-                _ = try await store.upsertAccount(id: account, kind: .organization, name: nil, at: Timestamp(micros: 1))
+                _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
+                    id: account,
+                    kind: .organization,
+                    name: nil,
+                    actor: "test"
+                )
             }
-            try await store.setMembership(accountID: "org_a", userID: "alice", role: .admin, at: Timestamp(micros: 1))
-            try await store.setMembership(accountID: "org_a", userID: "bob", role: .member, at: Timestamp(micros: 1))
+            try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
+                accountID: "org_a",
+                userID: "alice",
+                role: .admin,
+                actor: "test"
+            )
+            try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
+                accountID: "org_a",
+                userID: "bob",
+                role: .member,
+                actor: "test"
+            )
         }
 
         /// Seals and stores a generation with distinct bodies.
@@ -191,7 +206,7 @@ struct ErasureTests {
         // Unreadable even from a copy: the key version is gone, and a fresh key is a new version.
         await #expect(throws: IOLogError.self) { try await reopened.keyring.key(for: "org_a", version: 1) }
         #expect(try await reopened.keyring.currentKey(for: "org_a").version == 2)
-        let events = try await reopened.store.auditEvents(accountID: "org_a", before: nil, limit: 10).map(\.event.action)
+        let events = try await reopened.store.auditEvents(accountID: "org_a", actions: nil, before: nil, limit: 10).map(\.event.action)
         #expect(events.prefix(3) == ["deletion.complete", "deletion.run", "deletion.request"])
         // Running it again changes nothing.
         let (_, again, shredderAgain) = try reopened.deletion()

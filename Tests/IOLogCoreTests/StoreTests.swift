@@ -9,7 +9,12 @@ struct StoreTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
-        let created = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", at: Timestamp(micros: 1))
+        let created = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
+            id: "org_acme",
+            kind: .organization,
+            name: "Acme",
+            actor: "test"
+        )
         #expect(created.ioLogging == IOLoggingSetting(enabled: false, enabledAt: nil))
         let on = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 100), audit: nil)
         #expect(on == IOLoggingSetting(enabled: true, enabledAt: Timestamp(micros: 100)))
@@ -18,7 +23,12 @@ struct StoreTests {
         let off = try await store.setIOLogging(accountID: "org_acme", enabled: false, at: Timestamp(micros: 300), audit: nil)
         #expect(off.enabled == false)
         #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 400), audit: nil).enabledAt?.micros == 400)
-        let renamed = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme Inc", at: Timestamp(micros: 500))
+        let renamed = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 500).date)).upsertAccount(
+            id: "org_acme",
+            kind: .organization,
+            name: "Acme Inc",
+            actor: "test"
+        )
         #expect(renamed.name == "Acme Inc")
         #expect(renamed.ioLogging.enabled)
         await #expect(throws: IOLogError.self) {
@@ -32,16 +42,36 @@ struct StoreTests {
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
         let error = await #expect(throws: IOLogError.self) {
-            try await store.setMembership(accountID: "ghost", userID: "u", role: .admin, at: Timestamp(micros: 1))
+            try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
+                accountID: "ghost",
+                userID: "u",
+                role: .admin,
+                actor: "test"
+            )
         }
         #expect(error?.code == .notFound)
-        _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
-        try await store.setMembership(accountID: "acct", userID: "u", role: .member, at: Timestamp(micros: 2))
+        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
+            id: "acct",
+            kind: .personal,
+            name: nil,
+            actor: "test"
+        )
+        try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 2).date)).setRole(
+            accountID: "acct",
+            userID: "u",
+            role: .member,
+            actor: "test"
+        )
         #expect(try await store.role(accountID: "acct", userID: "u") == .member)
-        try await store.setMembership(accountID: "acct", userID: "u", role: .admin, at: Timestamp(micros: 3))
+        try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 3).date)).setRole(
+            accountID: "acct",
+            userID: "u",
+            role: .admin,
+            actor: "test"
+        )
         #expect(try await store.role(accountID: "acct", userID: "u") == .admin)
-        #expect(try await store.removeMembership(accountID: "acct", userID: "u"))
-        #expect(try await store.removeMembership(accountID: "acct", userID: "u") == false)
+        #expect(try await AccountDirectory(store: store).removeMember(accountID: "acct", userID: "u", actor: "test"))
+        #expect(try await AccountDirectory(store: store).removeMember(accountID: "acct", userID: "u", actor: "test") == false)
         #expect(try await store.role(accountID: "acct", userID: "u") == nil)
         await store.close()
     }
@@ -50,7 +80,12 @@ struct StoreTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
-        _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
+        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
+            id: "acct",
+            kind: .personal,
+            name: nil,
+            actor: "test"
+        )
         let generation = SealedGeneration(
             id: "gen-1",
             accountID: "acct",
@@ -85,7 +120,12 @@ struct StoreTests {
         let data = DataFolder(path: folder.path + "/data")
         let store = try data.openStore()
         let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
-        _ = try await store.upsertAccount(id: "acct", kind: .personal, name: nil, at: Timestamp(micros: 1))
+        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
+            id: "acct",
+            kind: .personal,
+            name: nil,
+            actor: "test"
+        )
         _ = try await keyring.currentKey(for: "acct")
         let folderMode = try FileManager.default.attributesOfItem(atPath: data.path)[.posixPermissions] as? Int
         #expect(folderMode == 0o700)

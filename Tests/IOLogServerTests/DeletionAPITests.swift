@@ -85,8 +85,15 @@ struct DeletionAPITests {
             }
             #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/\(ids[4])", token: fixture.admin).0 == .notFound)
             #expect(try await call(client, .get, "/v1/accounts/org_other/generations/gen-other", token: fixture.otherAdmin).0 == .ok)
-            // Still opted in: a new generation gets a fresh key and reads back.
-            #expect(try await client.ingest(generation("gen-after"), token: fixture.gateway).0 == .created)
+            // Still opted in: a generation made after the request gets a fresh key and reads back;
+            // one made before it but delivered late is refused, not stored under the fresh key.
+            let (late, lateBody) = try await client.ingest(generation("gen-late"), token: fixture.gateway)
+            #expect(late == .accepted)
+            #expect(lateBody["reason"] as? String == "erased")
+            #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/gen-late", token: fixture.admin).0 == .notFound)
+            #expect(
+                try await client.ingest(generation("gen-after", ["created_at": "2026-11-22T12:01:00Z"]), token: fixture.gateway).0 == .created
+            )
             #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/gen-after", token: fixture.admin).0 == .ok)
 
             let (listed, list) = try await call(client, .get, uri, token: fixture.admin)

@@ -17,6 +17,7 @@ struct TestArguments: AppArguments {
     var ingestQueueCapacity = AppDefaults.ingestQueueCapacity
     var clock = Clock.fixed(Fixture.now.date)
     var retentionInterval: Duration? = nil
+    var connectionLimits = ConnectionLimits.default
 
     init(folder: String, masterKey: MasterKey? = nil) throws {
         dataFolder = DataFolder(path: folder)
@@ -78,14 +79,44 @@ struct Fixture {
         arguments = try TestArguments(folder: path)
         configure(&arguments)
         let store = try arguments.dataFolder.openStore()
-        _ = try await store.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", at: Fixture.enabledAt)
+        _ = try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).upsertAccount(
+            id: "org_acme",
+            kind: .organization,
+            name: "Acme",
+            actor: "test"
+        )
         _ = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Fixture.enabledAt, audit: nil)
-        _ = try await store.upsertAccount(id: "org_off", kind: .organization, name: nil, at: Fixture.enabledAt)
-        _ = try await store.upsertAccount(id: "org_other", kind: .organization, name: nil, at: Fixture.enabledAt)
+        _ = try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).upsertAccount(
+            id: "org_off",
+            kind: .organization,
+            name: nil,
+            actor: "test"
+        )
+        _ = try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).upsertAccount(
+            id: "org_other",
+            kind: .organization,
+            name: nil,
+            actor: "test"
+        )
         _ = try await store.setIOLogging(accountID: "org_other", enabled: true, at: Fixture.enabledAt, audit: nil)
-        try await store.setMembership(accountID: "org_acme", userID: "alice", role: .admin, at: Fixture.enabledAt)
-        try await store.setMembership(accountID: "org_acme", userID: "bob", role: .member, at: Fixture.enabledAt)
-        try await store.setMembership(accountID: "org_other", userID: "olga", role: .admin, at: Fixture.enabledAt)
+        try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).setRole(
+            accountID: "org_acme",
+            userID: "alice",
+            role: .admin,
+            actor: "test"
+        )
+        try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).setRole(
+            accountID: "org_acme",
+            userID: "bob",
+            role: .member,
+            actor: "test"
+        )
+        try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).setRole(
+            accountID: "org_other",
+            userID: "olga",
+            role: .admin,
+            actor: "test"
+        )
         let tokens = TokenService(store: store)
         gateway = try await tokens.create(kind: .gateway, actor: "test").token
         platform = try await tokens.create(kind: .platform, actor: "test").token
@@ -101,15 +132,32 @@ struct Fixture {
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 
-    /// Runs `body` against the real application, in-process.
+    /// Text every test body carries (`generation()` puts it in prompt and completion). No log
+    /// line of any server test, error paths included, may contain it.
+    static let bodyMarker = "BODY-MARKER-q7Zx"
+
+    /// Runs `body` against the real application, in-process, then checks that nothing the
+    /// application logged holds a body marker or a token secret: every server test that goes
+    /// through here is also a test that content never reaches the log.
     func withApp(
         logs: LogCapture = LogCapture(),
+        mode: TestingSetup = .router,
         _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
     )
         async throws
     {
         let app = try await buildApplication(arguments, logger: logs.logger())
-        try await app.test(.router, body)
+        defer { expectNoSecrets(in: logs.text) }
+        try await app.test(mode, body)
+    }
+
+    /// Fails the test if `text` holds a body marker or the secret part of any fixture token.
+    func expectNoSecrets(in text: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!text.contains(Fixture.bodyMarker), "a body reached the log", sourceLocation: sourceLocation)
+        for token in [gateway, platform, admin, member, outsider, otherAdmin, revoked] {
+            let secret = String(token.split(separator: "_").last ?? "")
+            #expect(!text.contains(secret), "a token secret reached the log", sourceLocation: sourceLocation)
+        }
     }
 
     /// Reopens the log database after the app has closed it.
@@ -159,8 +207,8 @@ func generation(
         "model": "openai/gpt-4o", "provider": "OpenAI", "routing": ["region": "global"],
         "usage": ["prompt_tokens": 1200, "completion_tokens": 350], "cost_usd": 0.004125, "latency_ms": 812,
         "finish_reason": "stop", "streamed": false,
-        "prompt": [["role": "system", "content": "Be brief."], ["role": "user", "content": "What is 2+2?"]],
-        "completion": ["role": "assistant", "content": "4"],
+        "prompt": [["role": "system", "content": "Be brief. \(Fixture.bodyMarker)"], ["role": "user", "content": "What is 2+2?"]],
+        "completion": ["role": "assistant", "content": "4 \(Fixture.bodyMarker)"],
     ]
     for (key, value) in changes {
         if value is NSNull { body.removeValue(forKey: key) } else { body[key] = value }

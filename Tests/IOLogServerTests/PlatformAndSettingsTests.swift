@@ -114,7 +114,9 @@ struct PlatformAndSettingsTests {
         try await fixture.withStore { (store) async throws -> Void in
             #expect(try await store.generation(id: "gen-before-off") != nil)
             let events = try await store.withDatabase { db in
-                try db.query("SELECT actor, action, account_id FROM audit_events WHERE account_id = 'org_acme' ORDER BY seq") {
+                try db.query(
+                    "SELECT actor, action, account_id FROM audit_events WHERE account_id = 'org_acme' AND action LIKE 'io_logging.%' ORDER BY seq"
+                ) {
                     [$0.text(0), $0.text(1), $0.text(2)]
                 }
             }

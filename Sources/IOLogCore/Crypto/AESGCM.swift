@@ -53,9 +53,11 @@ public enum AESGCM {
         authenticating associatedData: some Collection<UInt8>
     ) throws(CryptoError) -> SealedBox {
         guard nonce.count == nonceByteCount else { throw .invalidNonceLength(nonce.count) }
-        let context = try CipherContext()
         let input = Array(plaintext)
         let aad = Array(associatedData)
+        try checkLength(input.count)
+        try checkLength(aad.count)
+        let context = try CipherContext()
         var ciphertext = [UInt8](repeating: 0, count: input.count)
         var tag = [UInt8](repeating: 0, count: tagByteCount)
 
@@ -92,8 +94,10 @@ public enum AESGCM {
     ) throws(CryptoError) -> [UInt8] {
         guard box.nonce.count == nonceByteCount else { throw .invalidNonceLength(box.nonce.count) }
         guard box.tag.count == tagByteCount else { throw .malformedCiphertext }
-        let context = try CipherContext()
         let aad = Array(associatedData)
+        try checkLength(box.ciphertext.count)
+        try checkLength(aad.count)
+        let context = try CipherContext()
         var plaintext = [UInt8](repeating: 0, count: box.ciphertext.count)
 
         try key.withUnsafeBytes { (keyBytes) throws(CryptoError) in
@@ -124,6 +128,11 @@ public enum AESGCM {
             throw .authenticationFailure
         }
         return plaintext
+    }
+
+    /// OpenSSL's EVP lengths are `int`: refuse what `Int32(_:)` would trap on.
+    static func checkLength(_ count: Int) throws(CryptoError) {
+        guard count <= Int(Int32.max) else { throw .inputTooLarge }
     }
 
     private static func check(_ status: Int32, _ call: String) throws(CryptoError) {

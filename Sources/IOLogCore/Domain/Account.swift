@@ -29,11 +29,15 @@ public struct Account: Sendable, Equatable {
     public var kind: AccountKind
     public var name: String?
     public var ioLogging: IOLoggingSetting
+    /// Generations created before this moment were erased at the owner's request and are never
+    /// stored again (DESIGN §6): set by whole-account and `--before` deletion runs.
+    public var erasedBefore: Timestamp?
 
-    public init(id: String, kind: AccountKind, name: String?, ioLogging: IOLoggingSetting) {
+    public init(id: String, kind: AccountKind, name: String?, ioLogging: IOLoggingSetting, erasedBefore: Timestamp? = nil) {
         self.id = id
         self.kind = kind
         self.name = name
         self.ioLogging = ioLogging
+        self.erasedBefore = erasedBefore
     }
 }

@@ -13,6 +13,9 @@ public struct DevelopmentSetup: Sendable {
     private let store: any LogStore
     private let clock: Clock
 
+    /// The audit actor of what `serve --dev` sets up.
+    static let actor = "cli:serve --dev"
+
     public init(store: any LogStore, clock: Clock = .system) {
         self.store = store
         self.clock = clock
@@ -23,26 +26,27 @@ public struct DevelopmentSetup: Sendable {
     /// applies only when logging is off.
     public func run(loggingSince: Timestamp? = nil) async throws -> Tokens {
         let now = Timestamp(micros: clock.nowMicros())
-        let account = try await store.upsertAccount(
+        let directory = AccountDirectory(store: store, clock: clock)
+        let account = try await directory.upsertAccount(
             id: Self.accountID,
             kind: .organization,
             name: "Demo Organization",
-            at: now
+            actor: Self.actor
         )
         if !account.ioLogging.enabled {
             let audit = AuditEvent(
                 occurredAt: now,
-                actor: "cli:serve --dev",
+                actor: Self.actor,
                 action: "io_logging.enable",
                 accountID: Self.accountID
             )
             _ = try await store.setIOLogging(accountID: Self.accountID, enabled: true, at: loggingSince ?? now, audit: audit)
         }
-        try await store.setMembership(accountID: Self.accountID, userID: Self.adminUserID, role: .admin, at: now)
+        try await directory.setRole(accountID: Self.accountID, userID: Self.adminUserID, role: .admin, actor: Self.actor)
         let tokens = TokenService(store: store, clock: clock)
         return Tokens(
-            gateway: try await tokens.create(kind: .gateway, label: "serve --dev", actor: "cli:serve --dev"),
-            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev", actor: "cli:serve --dev")
+            gateway: try await tokens.create(kind: .gateway, label: "serve --dev", actor: Self.actor),
+            admin: try await tokens.create(kind: .user, userID: Self.adminUserID, label: "serve --dev", actor: Self.actor)
         )
     }
 }

@@ -1,75 +1,116 @@
-import Foundation
-
 /// Any JSON value, as posted by the gateway. Bodies (`prompt`, `completion`, `reasoning`)
-/// are kept as JSON so an admin reads back exactly what was ingested (equal as JSON).
-public enum JSONValue: Sendable, Equatable, Codable {
+/// are kept as JSON so an admin reads back exactly what was ingested (equal as JSON, numbers
+/// to the digit).
+///
+/// iolog parses and writes JSON itself (`JSONParser`, `JSONWriter`) rather than through
+/// Foundation's coders: those accept duplicate keys (the first wins), turn large integers into
+/// doubles, build the whole tree before any limit applies, and put the values they fail on
+/// into their error descriptions.
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
-    case integer(Int64)
-    case number(Double)
+    case number(JSONNumber)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
 
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
+    /// An integer.
+    public static func integer(_ value: Int64) -> JSONValue { .number(JSONNumber(value)) }
 
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
+    /// A finite double; `null` for NaN and infinities, which JSON cannot express.
+    public static func double(_ value: Double) -> JSONValue { JSONNumber(value).map(JSONValue.number) ?? .null }
 
-    /// Parses JSON text. The error says only that the text is not JSON: parser messages can
-    /// quote the input, and the input may be a prompt.
+    /// Parses JSON text with `JSONParser.Limits.request`. The error never quotes the input.
     public static func parse(_ bytes: some Collection<UInt8>) throws(FieldError) -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
-        } catch {
-            throw FieldError(field: nil, message: "the body is not valid JSON")
-        }
+        try JSONParser.parse(bytes, limits: .request)
     }
 
-    /// Sorted keys, no insignificant whitespace: equal values give equal bytes.
+    /// Sorted keys, no insignificant whitespace: equal values give equal bytes. Writing cannot
+    /// fail: numbers are validated literals and strings are Unicode scalars.
     public var canonicalBytes: [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Encoding a JSONValue cannot fail: every case maps to a JSON primitive or container,
-        // except a non-finite double, which JSON text cannot produce in the first place.
-        return Array((try? encoder.encode(self)) ?? Data("null".utf8))
+        var writer = JSONWriter()
+        writer.write(self)
+        return writer.bytes
     }
 
     /// `canonicalBytes` as a string (audit details, stored id lists).
     public var canonicalText: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// Two-space indented, sorted keys: for people.
+    public var prettyText: String {
+        var writer = JSONWriter(indent: true)
+        writer.write(self)
+        return String(decoding: writer.bytes, as: UTF8.self)
+    }
 
     /// The member `key` of an object, nil otherwise.
     public subscript(key: String) -> JSONValue? {
         if case .object(let members) = self { return members[key] }
         return nil
     }
+
+    /// How many arrays and objects deep the value nests (a scalar is 0).
+    public var depth: Int {
+        switch self {
+        case .array(let items): 1 + (items.lazy.map(\.depth).max() ?? 0)
+        case .object(let members): 1 + (members.values.lazy.map(\.depth).max() ?? 0)
+        default: 0
+        }
+    }
+}
+
+extension JSONValue: Encodable {
+    /// For the few `Encodable` answers that embed a small value (audit details). Content goes
+    /// through `JSONWriter`, which keeps number literals exactly.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value):
+            if let integer = value.int64Value {
+                try container.encode(integer)
+            } else {
+                try container.encode(value.doubleValue ?? 0)
+            }
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+}
+
+/// A JSON number, kept as the literal text it was sent as, so `12345678901234567890` comes
+/// back as sent rather than as the nearest double.
+public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
+    /// The number as JSON text (RFC 8259 grammar).
+    public let literal: String
+
+    /// A literal the parser has already checked against the grammar.
+    init(validatedLiteral: String) { literal = validatedLiteral }
+
+    public init(_ value: Int64) { literal = String(value) }
+
+    /// Nil for NaN and infinities.
+    public init?(_ value: Double) {
+        guard value.isFinite else { return nil }
+        if value == value.rounded(), abs(value) < 9e15 {
+            literal = String(Int64(value))
+        } else {
+            literal = "\(value)"
+        }
+    }
+
+    /// The value if the literal is an integer that fits 64 bits.
+    public var int64Value: Int64? { Int64(literal) }
+
+    /// The nearest double, nil if it overflows.
+    public var doubleValue: Double? {
+        guard let value = Double(literal), value.isFinite else { return nil }
+        return value
+    }
+
+    public var description: String { literal }
 }
 
 /// A request field that is missing or wrong. `field` is a dotted path such as

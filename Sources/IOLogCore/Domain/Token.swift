@@ -27,14 +27,26 @@ public struct TokenRecord: Sendable, Equatable {
     public let label: String?
     public let createdAt: Timestamp
     public var revokedAt: Timestamp?
+    /// The audit actor who minted it (`cli:<user>` on the server); nil for tokens made before
+    /// iolog recorded it.
+    public var createdBy: String?
 
-    public init(id: String, kind: TokenKind, userID: String?, label: String?, createdAt: Timestamp, revokedAt: Timestamp?) {
+    public init(
+        id: String,
+        kind: TokenKind,
+        userID: String?,
+        label: String?,
+        createdAt: Timestamp,
+        revokedAt: Timestamp?,
+        createdBy: String? = nil
+    ) {
         self.id = id
         self.kind = kind
         self.userID = userID
         self.label = label
         self.createdAt = createdAt
         self.revokedAt = revokedAt
+        self.createdBy = createdBy
     }
 }
 

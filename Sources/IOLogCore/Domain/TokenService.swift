@@ -45,7 +45,8 @@ public struct TokenService: Sendable {
             userID: userID,
             label: label,
             createdAt: Timestamp(micros: clock.nowMicros()),
-            revokedAt: nil
+            revokedAt: nil,
+            createdBy: actor
         )
         var detail: [String: JSONValue] = ["kind": .string(kind.rawValue)]
         detail["user_id"] = userID.map(JSONValue.string)
@@ -83,6 +84,7 @@ public struct TokenService: Sendable {
     public func revoke(id: String, actor: String) async throws {
         let now = Timestamp(micros: clock.nowMicros())
         let audit = AuditEvent(occurredAt: now, actor: actor, action: "token.revoke", target: id)
+        // Fanned out by the store to the trail of every account the token's user belongs to.
         guard try await store.revokeToken(id: id, at: now, audit: audit) else {
             throw IOLogError.notFound("no active token \(id)")
         }

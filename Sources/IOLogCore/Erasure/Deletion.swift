@@ -17,6 +17,17 @@ public enum DeletionScope: Sendable, Equatable {
         }
     }
 
+    /// The account's erasure boundary once this scope has run: whatever was created before it
+    /// is never stored again. A whole-account request covers everything created at or before
+    /// the moment it was recorded; `--before T` everything before T; a list of ids sets none.
+    public func erasedBefore(requestedAt: Timestamp) -> Timestamp? {
+        switch self {
+        case .account: Timestamp(micros: requestedAt.micros + 1)
+        case .before(let time): time
+        case .generations: nil
+        }
+    }
+
     /// For receipts and audit events: ids and times, never content.
     public var json: JSONValue {
         switch self {
@@ -127,6 +138,7 @@ public struct DeletionService: Sendable {
             id: id,
             runBy: runBy,
             at: now,
+            erasedBefore: existing.scope.erasedBefore(requestedAt: existing.createdAt),
             audit: AuditEvent(occurredAt: now, actor: runBy, action: "deletion.run", accountID: existing.accountID, target: id)
         )
         do {
@@ -164,7 +176,7 @@ public struct DeletionService: Sendable {
                     accountID: request.accountID,
                     target: id,
                     detail: JSONValue.object([
-                        "rows_erased": .number(Double(request.rowsErased)), "keys_destroyed": .number(Double(request.keysDestroyed)),
+                        "rows_erased": .integer(Int64(request.rowsErased)), "keys_destroyed": .integer(Int64(request.keysDestroyed)),
                     ]).canonicalText
                 )
             )

@@ -35,6 +35,29 @@ public struct RetentionPolicy: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { months.map { "\($0) months" } ?? "unlimited" }
 
+    /// The retention a one-off purge (`iolog retention run`) applies: the one asked for, or else
+    /// the one `serve` recorded, or else the default. Asking for a shorter one than `serve`
+    /// records is refused: it would purge what the deployment promises to keep.
+    public static func forPurge(requested: RetentionPolicy?, recorded: RetentionPolicy?) throws(IOLogError) -> RetentionPolicy {
+        guard let requested else { return recorded ?? .default }
+        if let recorded, requested.isShorter(than: recorded) {
+            throw .refused(
+                "--retention-months \(requested.months.map(String.init) ?? "unlimited") is shorter than the retention this "
+                    + "deployment runs with (\(recorded), recorded by iolog serve); leave it out to use that"
+            )
+        }
+        return requested
+    }
+
+    /// True when this keeps generations for less time than `other` (unlimited is the longest).
+    public func isShorter(than other: RetentionPolicy) -> Bool {
+        switch (months, other.months) {
+        case (let mine?, let theirs?): mine < theirs
+        case (_?, nil): true
+        case (nil, _): false
+        }
+    }
+
     /// Generations created before this moment have been kept their full retention: `now` minus
     /// N calendar months in UTC. Subtracting from now (rather than adding to each `created_at`)
     /// can only keep a generation longer at month ends, never shorter. Nil when unlimited.
@@ -99,9 +122,9 @@ public struct RetentionPurge: Sendable {
             var detail: [String: JSONValue] = [
                 "cutoff": .string(cutoff.rfc3339),
                 "retention": .string(policy.description),
-                "rows": .number(Double(rows)),
+                "rows": .integer(Int64(rows)),
             ]
-            detail["accounts"] = .object(accounts.mapValues { .number(Double($0)) })
+            detail["accounts"] = .object(accounts.mapValues { .integer(Int64($0)) })
             try await store.appendAudit(
                 AuditEvent(
                     occurredAt: Timestamp(micros: clock.nowMicros()),

@@ -22,6 +22,8 @@ public struct GenerationInput: Sendable, Equatable {
     public static let maximumClockSkewMicros: Int64 = 5 * 60 * 1_000_000
     /// The longest free-text metadata value (model, provider, finish reason).
     public static let maximumLabelLength = 256
+    /// The deepest a prompt, completion or reasoning may nest (arrays and objects).
+    public static let maximumContentDepth = 100
 
     /// Validates `value` against the contract. Errors name the field and never quote its value.
     public static func parse(_ value: JSONValue, now: Timestamp) throws(FieldError) -> GenerationInput {
@@ -71,8 +73,7 @@ public struct GenerationInput: Sendable, Equatable {
         var cost: Double?
         switch value["cost_usd"] {
         case nil, .null?: break
-        case .integer(let number)? where number >= 0: cost = Double(number)
-        case .number(let number)? where number >= 0 && number.isFinite: cost = number
+        case .number(let number)? where (number.doubleValue ?? -1) >= 0: cost = number.doubleValue
         default: throw FieldError(field: "cost_usd", message: "cost_usd must be a non-negative number")
         }
 
@@ -89,6 +90,12 @@ public struct GenerationInput: Sendable, Equatable {
         }
         var reasoning = value["reasoning"]
         if reasoning == .null { reasoning = nil }
+        for (field, body) in [("prompt", prompt), ("completion", completion), ("reasoning", reasoning)] {
+            // Well inside every parser's and encoder's limit, so what is stored can always be shown.
+            if let body, body.depth > maximumContentDepth {
+                throw FieldError(field: field, message: "\(field) nests deeper than \(maximumContentDepth) levels")
+            }
+        }
 
         return GenerationInput(
             id: id,
@@ -130,7 +137,7 @@ public struct GenerationInput: Sendable, Equatable {
         members["api_key_id"] = apiKeyID.map(JSONValue.string)
         members["prompt_tokens"] = promptTokens.map(JSONValue.integer)
         members["completion_tokens"] = completionTokens.map(JSONValue.integer)
-        members["cost_usd"] = costUSD.map(JSONValue.number)
+        members["cost_usd"] = costUSD.map(JSONValue.double)
         members["latency_ms"] = latencyMilliseconds.map(JSONValue.integer)
         members["finish_reason"] = finishReason.map(JSONValue.string)
         members["streamed"] = streamed.map(JSONValue.bool)
@@ -175,8 +182,10 @@ public struct GenerationInput: Sendable, Equatable {
     private static func count(_ value: JSONValue?, _ field: String) throws(FieldError) -> Int64? {
         switch value {
         case nil, .null?: return nil
-        case .integer(let number)? where number >= 0: return number
-        case .number(let number)? where number >= 0 && number == number.rounded() && number < 9e15: return Int64(number)
+        case .number(let number)? where (number.int64Value ?? -1) >= 0: return number.int64Value
+        // `12.0` is an integer too; beyond 2^53 a double is no longer exact.
+        case .number(let number)? where number.doubleValue.map({ $0 >= 0 && $0 == $0.rounded() && $0 < 9e15 }) == true:
+            return number.doubleValue.map { Int64($0) }
         default: throw FieldError(field: field, message: "\(field) must be a non-negative integer")
         }
     }

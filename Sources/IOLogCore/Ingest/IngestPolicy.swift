@@ -3,6 +3,9 @@ public enum SkipReason: String, Sendable, Codable {
     case notOptedIn = "not_opted_in"
     case beforeOptIn = "before_opt_in"
     case euRouting = "eu_routing"
+    /// Created before a completed or running erasure's boundary: the owner asked for that data
+    /// to be deleted, so a late delivery does not bring it back.
+    case erased = "erased"
 }
 
 /// Decides whether a generation may be stored, before any of its body is touched.
@@ -24,6 +27,8 @@ public struct IngestPolicy: Sendable {
         guard let account, account.ioLogging.enabled, let enabledAt = account.ioLogging.enabledAt else {
             return .notOptedIn
         }
-        return createdAt < enabledAt ? .beforeOptIn : nil
+        if createdAt < enabledAt { return .beforeOptIn }
+        if let erasedBefore = account.erasedBefore, createdAt < erasedBefore { return .erased }
+        return nil
     }
 }

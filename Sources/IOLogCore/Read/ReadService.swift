@@ -8,9 +8,10 @@ public struct ReadService: Sendable {
     /// Rows fetched per round trip while exporting.
     static let exportPageSize = 200
 
-    private let store: any LogStore
+    fileprivate let store: any LogStore
     private let envelope: BodyEnvelope
     private let clock: Clock
+    private let denials = DenialLog()
 
     public init(store: any LogStore, envelope: BodyEnvelope, clock: Clock) {
         self.store = store
@@ -48,13 +49,28 @@ public struct ReadService: Sendable {
     }
 
     /// The generation with its bodies opened, or nil if the account has no such generation.
-    /// Audited as `generation.read` by `actor`.
-    public func detail(accountID: String, id: String, actor: String) async throws -> GenerationDetail? {
+    /// Audited as `generation.read` by `actor`, with the id of the token that read it, so a read
+    /// through a token minted on the server is told apart from the admin's own.
+    public func detail(accountID: String, id: String, actor: String, tokenID: String?) async throws -> GenerationDetail? {
         guard let sealed = try await store.generation(accountID: accountID, id: id) else { return nil }
         try await store.appendAudit(
-            AuditEvent(occurredAt: now, actor: actor, action: "generation.read", accountID: accountID, target: id)
+            AuditEvent(
+                occurredAt: now,
+                actor: actor,
+                action: "generation.read",
+                accountID: accountID,
+                target: id,
+                detail: Self.tokenDetail(tokenID)
+            )
         )
         return try await open(sealed)
+    }
+
+    /// `{"token_id": …}` for the audit detail of a content read.
+    static func tokenDetail(_ tokenID: String?, _ more: [String: JSONValue] = [:]) -> String {
+        var members = more
+        members["token_id"] = tokenID.map(JSONValue.string)
+        return JSONValue.object(members).canonicalText
     }
 
     /// Opens every body of a stored generation. Throws an error naming the generation (never
@@ -63,7 +79,7 @@ public struct ReadService: Sendable {
         func body(_ bytes: [UInt8], _ field: BodyField) async throws -> JSONValue {
             let plaintext = try await envelope.open(bytes, accountID: sealed.accountID, generationID: sealed.id, field: field)
             do {
-                return try JSONValue.parse(plaintext)
+                return try JSONParser.parse(plaintext, limits: .stored)
             } catch {
                 throw IOLogError.corrupted("the \(field.rawValue) of generation \(sealed.id) is not valid JSON after decryption")
             }
@@ -78,84 +94,113 @@ public struct ReadService: Sendable {
         )
     }
 
-    /// Streams every matching generation with its bodies, newest first, page by page so memory
-    /// stays flat; `emit` is called once per generation. Audited as `generation.export` with the
-    /// filter and the number of rows sent, also when the export stops early.
-    public func export(
-        accountID: String,
-        filter: GenerationFilter,
-        actor: String,
-        emit: (GenerationDetail) async throws -> Void
-    ) async throws {
-        var sent = 0
-        var complete = false
-        do {
-            var cursor: ListCursor?
-            while true {
-                let page = try await store.sealedGenerations(
-                    accountID: accountID,
-                    filter: filter,
-                    after: cursor,
-                    limit: Self.exportPageSize
-                )
-                for sealed in page {
-                    try await emit(try await open(sealed))
-                    sent += 1
-                }
-                guard page.count == Self.exportPageSize, let last = page.last else { break }
-                cursor = GenerationSummary(last).cursor
-            }
-            complete = true
-        } catch {
-            try? await recordExport(accountID: accountID, filter: filter, actor: actor, rows: sent, complete: false)
-            throw error
-        }
-        try await recordExport(accountID: accountID, filter: filter, actor: actor, rows: sent, complete: complete)
+    /// Starts an export of every matching generation: audited as `generation.export` now, before
+    /// anything is sent, so an export can never leave the server unrecorded.
+    public func startExport(accountID: String, filter: GenerationFilter, actor: String, tokenID: String?) async throws -> Export {
+        let export = Export(service: self, accountID: accountID, filter: filter, actor: actor, tokenID: tokenID)
+        try await export.record(action: "generation.export", rows: nil, complete: nil)
+        return export
     }
 
-    private func recordExport(
-        accountID: String,
-        filter: GenerationFilter,
-        actor: String,
-        rows: Int,
-        complete: Bool
-    )
-        async throws
-    {
-        let detail: JSONValue = .object([
-            "filter": (try? JSONValue.parse(Array(filter.auditDescription.utf8))) ?? .null,
-            "rows": .integer(Int64(rows)), "complete": .bool(complete),
-        ])
+    /// An export under way (`startExport`).
+    public struct Export: Sendable {
+        fileprivate let service: ReadService
+        fileprivate let accountID: String
+        fileprivate let filter: GenerationFilter
+        fileprivate let actor: String
+        fileprivate let tokenID: String?
+
+        /// Streams the generations with their bodies, newest first, page by page so memory stays
+        /// flat; `emit` is called once per generation. The end is audited as
+        /// `generation.export.end` with the rows sent and whether the export completed, also
+        /// when it fails (then the error is rethrown).
+        public func run(emit: (GenerationDetail) async throws -> Void) async throws {
+            var sent = 0
+            do {
+                var cursor: ListCursor?
+                while true {
+                    let page = try await service.store.sealedGenerations(
+                        accountID: accountID,
+                        filter: filter,
+                        after: cursor,
+                        limit: ReadService.exportPageSize
+                    )
+                    for sealed in page {
+                        try await emit(try await service.open(sealed))
+                        sent += 1
+                    }
+                    guard page.count == ReadService.exportPageSize, let last = page.last else { break }
+                    cursor = GenerationSummary(last).cursor
+                }
+            } catch {
+                try? await record(action: "generation.export.end", rows: sent, complete: false)
+                throw error
+            }
+            try await record(action: "generation.export.end", rows: sent, complete: true)
+        }
+
+        fileprivate func record(action: String, rows: Int?, complete: Bool?) async throws {
+            var detail: [String: JSONValue] = [
+                "filter": (try? JSONValue.parse(Array(filter.auditDescription.utf8))) ?? .null
+            ]
+            detail["rows"] = rows.map { .integer(Int64($0)) }
+            detail["complete"] = complete.map(JSONValue.bool)
+            try await service.store.appendAudit(
+                AuditEvent(
+                    occurredAt: service.now,
+                    actor: actor,
+                    action: action,
+                    accountID: accountID,
+                    detail: ReadService.tokenDetail(tokenID, detail)
+                )
+            )
+        }
+    }
+
+    /// Records a refused attempt to read an account's data: `route` is the route pattern (e.g.
+    /// `GET /v1/accounts/{account}/generations/{id}`), never the raw path. The same caller refused
+    /// on the same account again within `DenialLog.window` is counted, not written; the next
+    /// row written says how many refusals it stands for.
+    public func recordDenied(accountID: String, actor: String, route: String, generationID: String?) async throws {
+        let time = now
+        guard let repeated = denials.admit(accountID: accountID, actor: actor, at: time) else { return }
+        var detail: [String: JSONValue] = ["route": .string(route)]
+        detail["generation_id"] = generationID.map(JSONValue.string)
+        if repeated > 0 { detail["coalesced"] = .integer(Int64(repeated)) }
         try await store.appendAudit(
             AuditEvent(
-                occurredAt: now,
+                occurredAt: time,
                 actor: actor,
-                action: "generation.export",
+                action: "access.denied",
                 accountID: accountID,
-                detail: detail.canonicalText
+                target: generationID,
+                detail: JSONValue.object(detail).canonicalText
             )
         )
     }
 
-    /// Records a refused attempt to read an account's data.
-    public func recordDenied(accountID: String, actor: String, target: String) async throws {
-        try await store.appendAudit(
-            AuditEvent(occurredAt: now, actor: actor, action: "access.denied", accountID: accountID, target: target)
-        )
-    }
-
-    /// A page of the account's audit trail, newest first, and the cursor of the next page.
+    /// A page of the account's audit trail, newest first, and the cursor of the next page;
+    /// only the events whose action is in `actions` when it is given.
     public func auditTrail(
         accountID: String,
+        actions: [String]? = nil,
         before: Int64?,
         limit: Int
     ) async throws
         -> (items: [StoredAuditEvent], next: Int64?)
     {
-        let rows = try await store.auditEvents(accountID: accountID, before: before, limit: limit + 1)
+        let rows = try await store.auditEvents(accountID: accountID, actions: actions, before: before, limit: limit + 1)
         let page = Array(rows.prefix(limit))
         return (page, rows.count > limit ? page.last?.sequence : nil)
     }
 
-    private var now: Timestamp { Timestamp(micros: clock.nowMicros()) }
+    /// The actions that grant access to an account's content or use it: who became admin,
+    /// which tokens were made for its members and by whom, who read or exported content with
+    /// which token. The Settings page shows them as the account's access history.
+    public static let accessActions = [
+        "account.upsert", "membership.set", "membership.remove", "token.create", "token.revoke", "generation.read",
+        "generation.export", "generation.export.end",
+    ]
+
+    fileprivate var now: Timestamp { Timestamp(micros: clock.nowMicros()) }
 }

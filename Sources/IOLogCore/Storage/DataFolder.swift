@@ -17,11 +17,13 @@ public struct DataFolder: Sendable {
     public var keyringPath: String { path + "/keyring.sqlite" }
     public var developmentMasterKeyPath: String { path + "/master.key" }
 
-    /// Creates the folder (mode 0700) if it does not exist.
+    /// Creates the folder (mode 0700) if it does not exist. An existing folder that group or
+    /// others may enter is tightened to 0700; if that is not allowed, iolog refuses to use it.
     public func create() throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             guard isDirectory.boolValue else { throw IOLogError.refused("\(path) exists and is not a folder") }
+            try Self.restrict(path, to: 0o700, what: "the data folder")
             return
         }
         try FileManager.default.createDirectory(
@@ -61,6 +63,26 @@ public struct DataFolder: Sendable {
             close(descriptor)
         } else if errno != EEXIST {
             throw IOLogError.refused("cannot create \(filePath): \(String(cString: strerror(errno)))")
+        } else {
+            for file in [filePath, filePath + "-wal", filePath + "-shm"] where FileManager.default.fileExists(atPath: file) {
+                try Self.restrict(file, to: 0o600, what: "the database file")
+            }
+        }
+    }
+
+    /// Takes every permission of group and others away from `path` (leaving `mode` for the
+    /// owner), or refuses with a message that says how to fix it.
+    private static func restrict(_ path: String, to mode: mode_t, what: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw IOLogError.refused("cannot read the permissions of \(path): \(String(cString: strerror(errno)))")
+        }
+        guard info.st_mode & 0o077 != 0 else { return }
+        guard chmod(path, mode) == 0 else {
+            throw IOLogError.refused(
+                "\(what) \(path) is open to group or others (mode \(String(info.st_mode & 0o777, radix: 8))) and iolog "
+                    + "cannot change that (\(String(cString: strerror(errno)))); run chmod \(String(mode, radix: 8)) on it"
+            )
         }
     }
 }

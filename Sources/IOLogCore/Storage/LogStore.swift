@@ -1,32 +1,38 @@
 /// What iolog needs from a database engine. SQLite implements it now; PostgreSQL will
 /// implement the same protocol, so every SQL dialect detail stays inside its engine.
 public protocol LogStore: Sendable {
-    /// Creates the account or updates its kind and name; the logging setting is kept.
-    func upsertAccount(id: String, kind: AccountKind, name: String?, at time: Timestamp) async throws -> Account
+    /// Creates the account or updates its kind and name; the logging setting is kept. Appends
+    /// `audit` in the same transaction when the account is new or changed.
+    func upsertAccount(id: String, kind: AccountKind, name: String?, at time: Timestamp, audit: AuditEvent) async throws -> Account
     /// The account, or nil if it does not exist.
     func account(id: String) async throws -> Account?
 
-    /// Gives `userID` a role in an existing account (throws `notFound` otherwise).
-    func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp) async throws
-    /// Removes a membership; false if there was none.
-    func removeMembership(accountID: String, userID: String) async throws -> Bool
+    /// Gives `userID` a role in an existing account (throws `notFound` otherwise). Appends
+    /// `audit` in the same transaction when the role changed.
+    func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp, audit: AuditEvent) async throws
+    /// Removes a membership, appending `audit` in the same transaction; false if there was none.
+    func removeMembership(accountID: String, userID: String, audit: AuditEvent) async throws -> Bool
     /// The user's role in the account, or nil if not a member.
     func role(accountID: String, userID: String) async throws -> Role?
 
-    /// Stores a new token with the SHA-256 of its secret, and `audit` in the same transaction.
-    func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent?) async throws
+    /// Stores a new token with the SHA-256 of its secret and, in the same transaction, `audit`
+    /// in the trail of every account the token's user belongs to (once without an account when
+    /// the token has no user or the user no account): whoever can read an account through the
+    /// token is visible to that account's admins.
+    func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent) async throws
     /// The token and the SHA-256 of its secret, to be compared in constant time by the caller.
     func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])?
     /// Every token, newest first.
     func tokens() async throws -> [TokenRecord]
-    /// Marks a token revoked (appending `audit` if it was); false if no unrevoked token has that id.
-    func revokeToken(id: String, at time: Timestamp, audit: AuditEvent?) async throws -> Bool
+    /// Marks a token revoked (appending `audit` as `insertToken` does, if it was); false if no
+    /// unrevoked token has that id.
+    func revokeToken(id: String, at time: Timestamp, audit: AuditEvent) async throws -> Bool
 
     /// Stores a sealed generation durably; throws `conflict` if its id exists.
     func insertGeneration(_ generation: SealedGeneration) async throws
-    /// Stores generations in one durable commit, judging each on its own: a new id is
-    /// stored; an existing id with the same account and content MAC is a duplicate;
-    /// any other existing id is a conflict.
+    /// Stores generations in one durable commit, judging each on its own: one created before
+    /// its account's erasure boundary is `erased`; a new id is stored; an existing id with the
+    /// same account and content MAC is a duplicate; any other existing id is a conflict.
     func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome]
     /// The stored generation with this id, in any account.
     func generation(id: String) async throws -> SealedGeneration?
@@ -57,8 +63,9 @@ public protocol LogStore: Sendable {
     )
         async throws -> [SealedGeneration]
 
-    /// An account's audit events, newest first, with sequence below `before`.
-    func auditEvents(accountID: String, before: Int64?, limit: Int) async throws -> [StoredAuditEvent]
+    /// An account's audit events, newest first, with sequence below `before`; only those whose
+    /// action is in `actions` when it is given.
+    func auditEvents(accountID: String, actions: [String]?, before: Int64?, limit: Int) async throws -> [StoredAuditEvent]
     /// Walks the whole audit chain.
     func verifyAuditChain() async throws -> AuditVerification
 
@@ -88,6 +95,12 @@ public protocol LogStore: Sendable {
 
     // MARK: Retention
 
+    /// The retention the deployment runs with, as `serve` last recorded it; nil if never recorded.
+    func retentionPolicy() async throws -> RetentionPolicy?
+    /// Records the retention `serve` runs with, appending `audit` in the same transaction when
+    /// it changed.
+    func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws
+
     /// Per account, how many generations were created before `cutoff`.
     func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int]
     /// Deletes up to `limit` of the oldest generations created before `cutoff` in one
@@ -101,8 +114,16 @@ public protocol LogStore: Sendable {
     func deletionRequest(id: String) async throws -> DeletionRequest?
     /// Requests, newest first, optionally of one account and/or in one status.
     func deletionRequests(accountID: String?, status: DeletionStatus?) async throws -> [DeletionRequest]
-    /// Marks a request running (keeping the first start time) and appends `audit`.
-    func startDeletion(id: String, runBy: String, at time: Timestamp, audit: AuditEvent) async throws -> DeletionRequest
+    /// Marks a request running (keeping the first start time), moves the account's erasure
+    /// boundary up to `erasedBefore` (never back), and appends `audit`, in one transaction.
+    func startDeletion(
+        id: String,
+        runBy: String,
+        at time: Timestamp,
+        erasedBefore: Timestamp?,
+        audit: AuditEvent
+    ) async throws
+        -> DeletionRequest
     /// Records how many data keys the run is about to destroy.
     func recordKeysToDestroy(id: String, count: Int) async throws
     /// Records that the account's keys are destroyed.
@@ -137,4 +158,7 @@ public enum InsertOutcome: Sendable, Equatable {
     /// Not stored: the data key the bodies were sealed with was destroyed meanwhile (an erasure
     /// of the account ran); seal again with the account's current key.
     case keyDestroyed
+    /// Not stored: created before the account's erasure boundary (`Account.erasedBefore`),
+    /// checked inside the insert's own transaction.
+    case erased
 }

@@ -100,8 +100,9 @@ public final class SQLiteStore: LogStore {
         )
     }
 
-    public func upsertAccount(id: String, kind: AccountKind, name: String?, at time: Timestamp) async throws -> Account {
+    public func upsertAccount(id: String, kind: AccountKind, name: String?, at time: Timestamp, audit: AuditEvent) async throws -> Account {
         try await writer.write { db in
+            let before = try Self.account(id: id, in: db)
             try db.execute(
                 """
                 INSERT INTO accounts (id, kind, name, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -116,6 +117,9 @@ public final class SQLiteStore: LogStore {
             guard let account = try Self.account(id: id, in: db) else {
                 throw IOLogError.notFound("account \(id) vanished while being written")
             }
+            if before?.kind != account.kind || before?.name != account.name || before == nil {
+                try Self.append(audit, to: db)
+            }
             return account
         }
     }
@@ -124,9 +128,9 @@ public final class SQLiteStore: LogStore {
         try await reader.read { db in try Self.account(id: id, in: db) }
     }
 
-    private static let accountColumns = "a.id, a.kind, a.name, a.io_logging_enabled, a.io_logging_enabled_at"
+    private static let accountColumns = "a.id, a.kind, a.name, a.io_logging_enabled, a.io_logging_enabled_at, a.erased_before"
 
-    /// An account from the first five columns of `row` (`accountColumns`).
+    /// An account from the first six columns of `row` (`accountColumns`).
     private static func account(from row: Row) -> Account {
         Account(
             id: row.text(0),
@@ -135,7 +139,8 @@ public final class SQLiteStore: LogStore {
             ioLogging: IOLoggingSetting(
                 enabled: row.int64(3) == 1,
                 enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))
-            )
+            ),
+            erasedBefore: row.optionalInt64(5).map(Timestamp.init(micros:))
         )
     }
 
@@ -143,11 +148,13 @@ public final class SQLiteStore: LogStore {
         try db.queryFirst("SELECT \(accountColumns) FROM accounts a WHERE a.id = ?", id, map: account(from:))
     }
 
-    public func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp) async throws {
+    public func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp, audit: AuditEvent) async throws {
         try await writer.write { db in
             guard try Self.account(id: accountID, in: db) != nil else {
                 throw IOLogError.notFound("no account \(accountID)")
             }
+            let before = try Self.role(accountID: accountID, userID: userID, in: db)
+            guard before != role else { return }
             try db.execute(
                 """
                 INSERT INTO memberships (account_id, user_id, role, updated_at) VALUES (?, ?, ?, ?)
@@ -158,26 +165,33 @@ public final class SQLiteStore: LogStore {
                 role.rawValue,
                 time.micros
             )
+            try Self.append(audit, to: db)
         }
     }
 
-    public func removeMembership(accountID: String, userID: String) async throws -> Bool {
+    public func removeMembership(accountID: String, userID: String, audit: AuditEvent) async throws -> Bool {
         try await writer.write { db in
-            try db.execute("DELETE FROM memberships WHERE account_id = ? AND user_id = ?", accountID, userID) > 0
+            guard try db.execute("DELETE FROM memberships WHERE account_id = ? AND user_id = ?", accountID, userID) > 0 else {
+                return false
+            }
+            try Self.append(audit, to: db)
+            return true
         }
+    }
+
+    private static func role(accountID: String, userID: String, in db: Database) throws -> Role? {
+        try db.queryFirst("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?", accountID, userID) {
+            Role(rawValue: $0.text(0))
+        } ?? nil
     }
 
     public func role(accountID: String, userID: String) async throws -> Role? {
-        try await reader.read { db in
-            try db.queryFirst("SELECT role FROM memberships WHERE account_id = ? AND user_id = ?", accountID, userID) {
-                Role(rawValue: $0.text(0))
-            } ?? nil
-        }
+        try await reader.read { db in try Self.role(accountID: accountID, userID: userID, in: db) }
     }
 
     // MARK: Tokens
 
-    private static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256"
+    private static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by"
 
     private static func token(from row: Row) -> TokenRecord {
         TokenRecord(
@@ -186,23 +200,44 @@ public final class SQLiteStore: LogStore {
             userID: row.optionalText(2),
             label: row.optionalText(3),
             createdAt: Timestamp(micros: row.int64(4)),
-            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:))
+            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:)),
+            createdBy: row.optionalText(7)
         )
     }
 
-    public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent?) async throws {
+    /// Appends `audit` to the trail of every account `userID` belongs to, so the admins of each
+    /// account see a token that can read it; once without an account when there is none (or
+    /// for tokens of no user).
+    private static func appendForUser(_ audit: AuditEvent, userID: String?, to db: Database) throws {
+        let accounts =
+            try userID.map { user in
+                try db.query("SELECT account_id FROM memberships WHERE user_id = ? ORDER BY account_id", user) { $0.text(0) }
+            } ?? []
+        guard !accounts.isEmpty else { return try append(audit, to: db) }
+        for account in accounts {
+            var event = audit
+            event.accountID = account
+            try append(event, to: db)
+        }
+    }
+
+    public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent) async throws {
         try await writer.write { db in
             try db.execute(
-                "INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                """
+                INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
                 token.id,
                 token.kind.rawValue,
                 token.userID,
                 token.label,
                 token.createdAt.micros,
                 token.revokedAt?.micros,
-                secretSHA256
+                secretSHA256,
+                token.createdBy
             )
-            if let audit { try Self.append(audit, to: db) }
+            try Self.appendForUser(audit, userID: token.userID, to: db)
         }
     }
 
@@ -220,12 +255,15 @@ public final class SQLiteStore: LogStore {
         }
     }
 
-    public func revokeToken(id: String, at time: Timestamp, audit: AuditEvent?) async throws -> Bool {
+    public func revokeToken(id: String, at time: Timestamp, audit: AuditEvent) async throws -> Bool {
         try await writer.write { db in
             let revoked = try db.execute("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", time.micros, id) > 0
             // Browser sessions opened with the token end with it, in the same transaction.
             try db.execute("DELETE FROM sessions WHERE token_id = ?", id)
-            if revoked, let audit { try Self.append(audit, to: db) }
+            if revoked {
+                let userID = try db.queryFirst("SELECT user_id FROM tokens WHERE id = ?", id) { $0.optionalText(0) } ?? nil
+                try Self.appendForUser(audit, userID: userID, to: db)
+            }
             return revoked
         }
     }
@@ -280,12 +318,36 @@ public final class SQLiteStore: LogStore {
                 WHERE m.user_id = ? ORDER BY m.account_id
                 """,
                 userID
-            ) { row in (Self.account(from: row), row.text(5)) }
+            ) { row in (Self.account(from: row), row.text(6)) }
         }
         return rows.compactMap { account, role in Role(rawValue: role).map { (account, $0) } }
     }
 
     // MARK: Retention
+
+    public func retentionPolicy() async throws -> RetentionPolicy? {
+        let text = try await reader.read { db in
+            try db.queryFirst("SELECT value FROM settings WHERE name = 'retention_months'") { $0.text(0) }
+        }
+        return try text.map { text throws(IOLogError) in try RetentionPolicy(parsing: text) }
+    }
+
+    public func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws {
+        let value = policy.months.map(String.init) ?? "unlimited"
+        try await writer.write { db in
+            let current = try db.queryFirst("SELECT value FROM settings WHERE name = 'retention_months'") { $0.text(0) }
+            guard current != value else { return }
+            try db.execute(
+                """
+                INSERT INTO settings (name, value, updated_at) VALUES ('retention_months', ?, ?)
+                ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+                """,
+                value,
+                time.micros
+            )
+            try Self.append(audit, to: db)
+        }
+    }
 
     public func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int] {
         let rows = try await reader.read { db in
@@ -407,8 +469,26 @@ public final class SQLiteStore: LogStore {
         }
     }
 
-    public func startDeletion(id: String, runBy: String, at time: Timestamp, audit: AuditEvent) async throws -> DeletionRequest {
+    public func startDeletion(
+        id: String,
+        runBy: String,
+        at time: Timestamp,
+        erasedBefore: Timestamp?,
+        audit: AuditEvent
+    ) async throws
+        -> DeletionRequest
+    {
         try await writer.write { db in
+            if let erasedBefore {
+                try db.execute(
+                    """
+                    UPDATE accounts SET erased_before = max(coalesce(erased_before, ?1), ?1)
+                    WHERE id = (SELECT account_id FROM deletion_requests WHERE id = ?2)
+                    """,
+                    erasedBefore.micros,
+                    id
+                )
+            }
             try db.execute(
                 """
                 UPDATE deletion_requests SET status = 'running', run_by = ?, started_at = coalesce(started_at, ?),
@@ -505,8 +585,11 @@ public final class SQLiteStore: LogStore {
         """
 
     public func insertGeneration(_ generation: SealedGeneration) async throws {
-        guard try await insertGenerations([generation]) == [.stored] else {
-            throw IOLogError(.conflict, "generation \(generation.id) is already stored")
+        switch try await insertGenerations([generation]) {
+        case [.stored]: return
+        case [.erased]: throw IOLogError.refused("generation \(generation.id) was created before its account's erasure boundary")
+        case [.keyDestroyed]: throw IOLogError(.keyUnavailable, "generation \(generation.id) was sealed with a destroyed key")
+        default: throw IOLogError(.conflict, "generation \(generation.id) is already stored")
         }
     }
 
@@ -520,7 +603,15 @@ public final class SQLiteStore: LogStore {
             // The write transaction holds the keyring's write lock too (BEGIN IMMEDIATE covers
             // attached databases), so a key destruction is ordered wholly before or after it.
             let destroyed = checksKeys ? try db.prepare("SELECT 1 FROM keyring.destroyed_keys WHERE account_id = ? AND version = ?") : nil
+            let boundary = try db.prepare("SELECT 1 FROM accounts WHERE id = ? AND erased_before > ?")
             return try generations.map { g in
+                // Inside the transaction, so a deletion run that starts meanwhile is ordered
+                // wholly before or after this insert.
+                try boundary.bind([g.accountID, g.createdAt.micros])
+                if try boundary.step() {
+                    while try boundary.step() {}
+                    return .erased
+                }
                 if let destroyed, let version = BodyEnvelope.keyVersion(of: g.promptSealed) {
                     try destroyed.bind([g.accountID, Int64(version)])
                     if try destroyed.step() {
@@ -715,12 +806,18 @@ public final class SQLiteStore: LogStore {
 
     // MARK: Audit trail reads
 
-    public func auditEvents(accountID: String, before: Int64?, limit: Int) async throws -> [StoredAuditEvent] {
-        try await reader.read { db in
+    public func auditEvents(accountID: String, actions: [String]?, before: Int64?, limit: Int) async throws -> [StoredAuditEvent] {
+        let actionList = actions.map { JSONValue.array($0.map(JSONValue.string)).canonicalText }
+        return try await reader.read { db in
             try db.query(
-                "SELECT \(Self.auditColumns) FROM audit_events WHERE account_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                """
+                SELECT \(Self.auditColumns) FROM audit_events
+                WHERE account_id = ? AND seq < ? AND (?3 IS NULL OR action IN (SELECT value FROM json_each(?3)))
+                ORDER BY seq DESC LIMIT ?
+                """,
                 accountID,
                 before ?? Int64.max,
+                actionList,
                 limit,
                 map: Self.auditEvent
             )

@@ -68,9 +68,12 @@ struct UserBar: Sendable {
     }
 }
 
-/// Headers on every response: a strict Content-Security-Policy (the pages run no script at all,
-/// load nothing from elsewhere and may not be framed), no MIME sniffing, no referrer leaving the
-/// site (list URLs carry filters).
+/// Headers on every response, error answers included: a strict Content-Security-Policy (the
+/// pages run no script at all, load nothing from elsewhere and may not be framed), no MIME
+/// sniffing, no referrer leaving the site (list URLs carry filters), and `Cache-Control:
+/// no-store` unless a route chose otherwise (only the static assets do), so no cache keeps a
+/// prompt. It is the outermost middleware: an error thrown below it is turned into its
+/// response here, so the headers are on that response too.
 struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     static var contentSecurityPolicy: String {
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -83,7 +86,13 @@ struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
     ) async throws
         -> Response
     {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         response.headers[.contentSecurityPolicy] = Self.contentSecurityPolicy
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[Self.referrerPolicy] = "same-origin"

@@ -119,6 +119,7 @@ struct DetailView: PageView {
 struct SettingsView: PageView {
     let title = "Settings"
     let accountID: String
+    let access: AccessHistoryView
     let csrf: String
     let stateText: String
     let stateClass: String
@@ -130,8 +131,17 @@ struct SettingsView: PageView {
     let nav: AccountNav?
     let user: UserBar?
 
-    init(accountID: String, setting: IOLoggingSetting, retention: RetentionPolicy, session: WebSession, nav: AccountNav, error: String? = nil) {
+    init(
+        accountID: String,
+        setting: IOLoggingSetting,
+        retention: RetentionPolicy,
+        access: AccessHistoryView,
+        session: WebSession,
+        nav: AccountNav,
+        error: String? = nil
+    ) {
         self.accountID = accountID
+        self.access = access
         self.retention =
             retention.months.map { "\($0) calendar months after they were made, then removes them" } ?? "until they are deleted on request"
         csrf = session.csrfToken
@@ -152,6 +162,66 @@ struct SettingsView: PageView {
         self.error = error
         self.nav = nav
         user = UserBar(session)
+    }
+}
+
+/// The Settings page's access history: every event that granted or used access to the
+/// account's content, newest first, in words, with the token each one used and who minted it.
+struct AccessHistoryView {
+    struct Row {
+        let time: String
+        let actor: String
+        let what: String
+        let token: String?
+        let tokenOrigin: String?
+        /// The token was minted on the server (`iolog tokens create`), not by the platform.
+        let mintedOnServer: Bool
+    }
+    let rows: [Row]
+    let hasRows: Bool
+    let olderHref: String?
+
+    init(events: [StoredAuditEvent], tokens: [String: TokenRecord], olderHref: String?) {
+        rows = events.map { stored in
+            let event = stored.event
+            let detail = event.detail.flatMap { try? JSONParser.parse(Array($0.utf8), limits: .stored) }
+            func text(_ key: String) -> String? {
+                if case .string(let value)? = detail?[key] { return value }
+                return nil
+            }
+            let target = event.target ?? "–"
+            let what: String
+            var tokenID = text("token_id")
+            switch event.action {
+            case "account.upsert": what = "Account saved as \(text("kind") ?? "an account")"
+            case "membership.set": what = "\(target) became \(text("role") == "admin" ? "an admin" : "a member")"
+            case "membership.remove": what = "\(target) removed from the account"
+            case "token.create":
+                what = "Token made for \(text("user_id") ?? "no user")"
+                tokenID = event.target
+            case "token.revoke":
+                what = "Token revoked"
+                tokenID = event.target
+            case "generation.read": what = "Read generation \(target)"
+            case "generation.export": what = "Export started"
+            case "generation.export.end":
+                let rows = detail?["rows"].flatMap { if case .number(let n) = $0 { n.literal } else { nil } } ?? "?"
+                let complete = detail?["complete"] == .bool(true)
+                what = complete ? "Export finished: \(rows) generations" : "Export failed after \(rows) generations"
+            default: what = event.action
+            }
+            let token = tokenID.flatMap { tokens[$0] }
+            return Row(
+                time: PageFormat.time(event.occurredAt),
+                actor: event.actor,
+                what: what,
+                token: tokenID,
+                tokenOrigin: token.map { "made by \($0.createdBy ?? "unknown")" },
+                mintedOnServer: token?.createdBy?.hasPrefix("cli:") ?? false
+            )
+        }
+        hasRows = !rows.isEmpty
+        self.olderHref = olderHref
     }
 }
 
@@ -265,10 +335,5 @@ enum PageFormat {
         return milliseconds >= 10_000 ? String(format: "%.1f s", Double(milliseconds) / 1000) : "\(number(milliseconds)) ms"
     }
 
-    static func prettyJSON(_ value: JSONValue) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(value) else { return "" }
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func prettyJSON(_ value: JSONValue) -> String { value.prettyText }
 }

@@ -183,7 +183,9 @@ struct PagesController {
         let accountID = try context.parameters.require("account")
         let id = try context.parameters.require("id")
         let account = try await requireAccount(accountID)
-        guard Identifier.isValid(id), let detail = try await services.read.detail(accountID: accountID, id: id, actor: context.actor) else {
+        guard Identifier.isValid(id),
+            let detail = try await services.read.detail(accountID: accountID, id: id, actor: context.actor, tokenID: context.principal?.tokenID)
+        else {
             throw PageError(status: .notFound, heading: "Not found", message: "This account has no generation with that id.")
         }
         let s = detail.summary
@@ -225,16 +227,37 @@ struct PagesController {
 
     // MARK: Settings
 
+    /// Events per page of the access history.
+    static let accessHistoryPageSize = 50
+
     @Sendable func settings(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let session = try Self.session(context)
         let accountID = try context.parameters.require("account")
         let account = try await requireAccount(accountID)
+        var before: Int64?
+        if let text = QueryParameters.value(request, "access_before") {
+            guard let sequence = Int64(text), sequence > 0 else { throw PageError.notFound }
+            before = sequence
+        }
+        let page = try await services.read.auditTrail(
+            accountID: accountID,
+            actions: ReadService.accessActions,
+            before: before,
+            limit: Self.accessHistoryPageSize
+        )
+        let tokens = Dictionary(try await services.store.tokens().map { ($0.id, $0) }) { first, _ in first }
+        let access = AccessHistoryView(
+            events: page.items,
+            tokens: tokens,
+            olderHref: page.next.map { "/accounts/\(accountID)/settings?access_before=\($0)#access-history" }
+        )
         return renderer.render(
             "settings",
             SettingsView(
                 accountID: accountID,
                 setting: account.ioLogging,
                 retention: services.retention,
+                access: access,
                 session: session,
                 nav: settingsNav(account)
             )

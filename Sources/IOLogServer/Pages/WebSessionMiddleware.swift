@@ -74,8 +74,13 @@ struct PageAccountMiddleware: RouterMiddleware {
     {
         guard let session = context.webSession else { throw PageError.notFound }
         let account = try context.parameters.require("account")
-        let target = "\(request.method) \(request.uri.path)"
-        switch try await services.access(accountID: account, userID: session.record.userID, actor: context.actor, target: target) {
+        switch try await services.access(
+            accountID: account,
+            userID: session.record.userID,
+            actor: context.actor,
+            request: request,
+            context: context
+        ) {
         case .admin: return try await next(request, context)
         case .member:
             throw PageError(
@@ -166,10 +171,13 @@ enum PageURL {
         return parts.isEmpty ? path : path + "?" + parts.joined(separator: "&")
     }
 
-    /// Where to go after login: only a path on this site, never another origin.
+    /// Where to go after login: only a path on this site, never another origin. Browsers drop
+    /// tabs, newlines and other control characters from a URL and read `\\` as `/`, so
+    /// `/\t/evil.example` means `//evil.example`: only visible ASCII without a backslash is
+    /// accepted, starting with one `/` (no scheme, no host).
     static func safeNext(_ next: String?) -> String {
-        guard let next, next.hasPrefix("/"), !next.hasPrefix("//"), !next.hasPrefix("/\\"),
-            !next.contains(where: { $0.isNewline || $0 == "\\" })
+        guard let next, next.utf8.count <= 2048, next.hasPrefix("/"), !next.hasPrefix("//"),
+            next.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "\\") })
         else { return "/accounts" }
         return next
     }

@@ -78,6 +78,7 @@ extension MigrationSet {
             Migration(version: 1, name: "initial", sql: PackageResources.log_0001_initial_sql),
             Migration(version: 2, name: "sessions", sql: PackageResources.log_0002_sessions_sql),
             Migration(version: 3, name: "deletion_requests", sql: PackageResources.log_0003_deletion_requests_sql),
+            Migration(version: 4, name: "access_and_boundaries", sql: PackageResources.log_0004_access_and_boundaries_sql),
         ]
     )
 

@@ -1,0 +1,132 @@
+import Foundation
+import Testing
+
+@testable import IOLogCore
+
+/// Regression tests for the security review's findings that live in the core (issue 10).
+@Suite("Security review: core")
+struct SecurityReviewTests {
+    @Test("every membership, account and user-token change is in the trail of each account it affects")
+    func accessChangesAreAudited() async throws {
+        let world = try await ErasureTests.World()
+        defer { world.folder.remove() }
+        let directory = AccountDirectory(store: world.store, clock: world.clock)
+        try await directory.setRole(accountID: "org_b", userID: "alice", role: .member, actor: "cli:root")
+        try await directory.setRole(accountID: "org_a", userID: "eve", role: .admin, actor: "cli:root")
+        // Setting the same role again changes nothing and writes nothing.
+        try await directory.setRole(accountID: "org_a", userID: "eve", role: .admin, actor: "cli:root")
+        let token = try await TokenService(store: world.store, clock: world.clock).create(kind: .user, userID: "alice", actor: "cli:root")
+        try await TokenService(store: world.store, clock: world.clock).revoke(id: token.record.id, actor: "cli:root")
+        #expect(try await directory.removeMember(accountID: "org_a", userID: "eve", actor: "platform:pf-1"))
+        _ = try await directory.upsertAccount(id: "org_a", kind: .organization, name: "Renamed", actor: "platform:pf-1")
+        _ = try await directory.upsertAccount(id: "org_a", kind: .organization, name: "Renamed", actor: "platform:pf-1")
+
+        func trail(_ account: String) async throws -> [AuditEvent] {
+            try await world.store.auditEvents(accountID: account, actions: nil, before: nil, limit: 100).map(\.event).reversed()
+                .filter { $0.actor != "test" }
+        }
+        let a = try await trail("org_a")
+        #expect(a.map(\.action) == ["membership.set", "token.create", "token.revoke", "membership.remove", "account.upsert"])
+        #expect(a[0].target == "eve" && a[0].detail == #"{"role":"admin"}"# && a[0].actor == "cli:root")
+        #expect(a[1].target == token.record.id && a[1].detail?.contains(#""user_id":"alice""#) == true)
+        // alice is also a member of org_b: the token can read nothing there, but its admins see it.
+        let b = try await trail("org_b")
+        #expect(b.map(\.action) == ["membership.set", "token.create", "token.revoke"])
+        #expect(try await world.store.tokens().first { $0.id == token.record.id }?.createdBy == "cli:root")
+        await world.close()
+    }
+
+    @Test("a whole-account erasure is a time boundary: a late arrival created before it is refused inside the insert")
+    func erasureBoundary() async throws {
+        let world = try await ErasureTests.World()
+        defer { world.folder.remove() }
+        try await world.add("gen-1", createdAt: Timestamp(micros: ErasureTests.now.micros - 60_000_000))
+        let (desk, service, shredder) = try world.deletion()
+        let request = try await desk.request(accountID: "org_a", requestedBy: "alice", ticket: "T-1", scope: .account, filedBy: "cli:test")
+        _ = try await service.run(id: request.id, runBy: "cli:test")
+        await shredder.close()
+        #expect(try await world.store.account(id: "org_a")?.erasedBefore == Timestamp(micros: request.createdAt.micros + 1))
+        // Sealed under the fresh key, as a generation in flight during the run would be.
+        await #expect(throws: IOLogError.self) { try await world.add("gen-late", createdAt: request.createdAt) }
+        #expect(try await world.store.generation(id: "gen-late") == nil)
+        try await world.add("gen-new", createdAt: Timestamp(micros: request.createdAt.micros + 1))
+        #expect(try await world.store.generation(id: "gen-new") != nil)
+        // The policy says why, before anything is sealed.
+        let account = try #require(try await world.store.account(id: "org_a"))
+        var opted = account
+        opted.ioLogging = IOLoggingSetting(enabled: true, enabledAt: Timestamp(micros: 0))
+        #expect(IngestPolicy().skipReason(region: "global", createdAt: request.createdAt, account: opted) == .erased)
+        // A `--before T` run moves the boundary to T, never back.
+        #expect(DeletionScope.before(Timestamp(micros: 5)).erasedBefore(requestedAt: request.createdAt) == Timestamp(micros: 5))
+        #expect(DeletionScope.generations(["x"]).erasedBefore(requestedAt: request.createdAt) == nil)
+        await world.close()
+    }
+
+    @Test("AES-GCM refuses an input larger than OpenSSL's int lengths instead of trapping")
+    func hugeInputIsRefused() throws {
+        #expect(throws: CryptoError.inputTooLarge) { try AESGCM.checkLength(Int(Int32.max) + 1) }
+        try AESGCM.checkLength(Int(Int32.max))
+    }
+
+    @Test("a one-off purge uses the retention serve recorded and refuses a shorter one")
+    func retentionComesFromTheDatabase() async throws {
+        let twelve = try RetentionPolicy(parsing: "12")
+        let three = try RetentionPolicy(parsing: "3")
+        #expect(try RetentionPolicy.forPurge(requested: nil, recorded: twelve) == twelve)
+        #expect(try RetentionPolicy.forPurge(requested: nil, recorded: nil) == .default)
+        #expect(try RetentionPolicy.forPurge(requested: .unlimited, recorded: twelve) == .unlimited)
+        #expect(throws: IOLogError.self) { try RetentionPolicy.forPurge(requested: three, recorded: twelve) }
+        #expect(throws: IOLogError.self) { try RetentionPolicy.forPurge(requested: twelve, recorded: .unlimited) }
+
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let store = try folder.dataFolder.openStore()
+        #expect(try await store.retentionPolicy() == nil)
+        let audit = AuditEvent(occurredAt: Timestamp(micros: 1), actor: "serve", action: "retention.set")
+        try await store.setRetentionPolicy(.unlimited, at: Timestamp(micros: 1), audit: audit)
+        try await store.setRetentionPolicy(.unlimited, at: Timestamp(micros: 2), audit: audit)
+        #expect(try await store.retentionPolicy() == .unlimited)
+        try await store.setRetentionPolicy(twelve, at: Timestamp(micros: 3), audit: audit)
+        #expect(try await store.retentionPolicy() == twelve)
+        guard case .intact(let rows, _) = try await store.verifyAuditChain() else {
+            Issue.record("chain broken")
+            return
+        }
+        #expect(rows == 2)
+        await store.close()
+    }
+
+    @Test("refusals of one caller on one account are coalesced, and memory stays bounded")
+    func denialsAreCoalesced() {
+        let log = DenialLog()
+        let start = Timestamp(micros: 1_000_000_000)
+        #expect(log.admit(accountID: "a", actor: "x", at: start) == 0)
+        for second in 1...299 {
+            #expect(log.admit(accountID: "a", actor: "x", at: Timestamp(micros: start.micros + Int64(second) * 100_000)) == nil)
+        }
+        #expect(log.admit(accountID: "a", actor: "y", at: start) == 0)
+        #expect(log.admit(accountID: "a", actor: "x", at: Timestamp(micros: start.micros + DenialLog.window)) == 299)
+        for index in 0..<(DenialLog.capacity + 10) {
+            _ = log.admit(accountID: "a", actor: "probe-\(index)", at: start)
+        }
+        #expect(log.admit(accountID: "a", actor: "new", at: start) == 0)
+    }
+
+    @Test("an existing data folder or database file open to others is tightened before use")
+    func permissionsAreTightened() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        chmod(folder.path, 0o755)
+        let store = try folder.dataFolder.openStore()
+        await store.close()
+        chmod(folder.dataFolder.logDatabasePath, 0o644)
+        let again = try folder.dataFolder.openStore()
+        await again.close()
+        func mode(_ path: String) throws -> Int {
+            (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
+        }
+        #expect(try mode(folder.path) == 0o700)
+        #expect(try mode(folder.dataFolder.logDatabasePath) == 0o600)
+        #expect(try mode(folder.dataFolder.keyringPath) == 0o600)
+    }
+}
