@@ -37,7 +37,7 @@ struct GenerationsController {
         else {
             throw APIError(status: .notFound, code: "not_found", message: "no such generation")
         }
-        return JSONBody.response(detail.json)
+        return JSONBody.response(json: detail.jsonBytes)
     }
 
     /// JSONL, one generation with its bodies per line, streamed page by page.
@@ -65,7 +65,7 @@ struct GenerationsController {
             body: ResponseBody { writer in
                 do {
                     try await export.run { detail in
-                        var line = detail.json.canonicalBytes
+                        var line = detail.jsonBytes
                         line.append(UInt8(ascii: "\n"))
                         try await writer.write(ByteBuffer(bytes: line))
                     }
@@ -162,13 +162,19 @@ extension GenerationSummary {
 }
 
 extension GenerationDetail {
-    /// Metadata plus the opened bodies.
-    var json: JSONValue {
-        guard case .object(var members) = summary.json else { return summary.json }
-        members["prompt"] = prompt
-        members["completion"] = completion
-        members["reasoning"] = reasoning ?? .null
-        return .object(members)
+    /// Metadata plus the bodies, as JSON text. The bodies are spliced in as the text they were
+    /// sealed as (`OpenedBody`), never parsed and encoded again.
+    var jsonBytes: [UInt8] {
+        var writer = JSONWriter()
+        writer.write(summary.json)
+        var bytes = writer.bytes
+        bytes.removeLast()  // the metadata object's closing brace
+        for (name, body) in [("prompt", prompt), ("completion", completion), ("reasoning", reasoning)] {
+            bytes.append(contentsOf: ",\"\(name)\":".utf8)
+            bytes.append(contentsOf: body?.text ?? Array("null".utf8))
+        }
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
     }
 }
 

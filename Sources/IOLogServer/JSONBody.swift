@@ -50,6 +50,11 @@ enum JSONBody {
         response(bytes: value.canonicalBytes, status: status)
     }
 
+    /// A response whose body is JSON text already written.
+    static func response(json bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
+        response(bytes: bytes, status: status)
+    }
+
     private static func response(bytes: some Sequence<UInt8>, status: HTTPResponse.Status) -> Response {
         Response(
             status: status,

@@ -29,26 +29,12 @@ struct ErasureTests {
 
         init(clock: Clock = .fixed(ErasureTests.now.date)) async throws {
             try await self.init(folder: try TemporaryFolder(), masterKey: try randomMasterKey(), clock: clock)
+            let directory = AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date))
             for account in ["org_a", "org_b"] {
-                _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-                    id: account,
-                    kind: .organization,
-                    name: nil,
-                    actor: "test"
-                )
+                _ = try await directory.upsertAccount(id: account, kind: .organization, name: nil, actor: "test")
             }
-            try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
-                accountID: "org_a",
-                userID: "alice",
-                role: .admin,
-                actor: "test"
-            )
-            try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
-                accountID: "org_a",
-                userID: "bob",
-                role: .member,
-                actor: "test"
-            )
+            try await directory.setRole(accountID: "org_a", userID: "alice", role: .admin, actor: "test")
+            try await directory.setRole(accountID: "org_a", userID: "bob", role: .member, actor: "test")
         }
 
         /// Seals and stores a generation with distinct bodies.

@@ -13,12 +13,7 @@ struct NoPlaintextAtRestTests {
         let data = folder.dataFolder
         let store = try data.openStore()
         let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
-        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-            id: "org_marker",
-            kind: .organization,
-            name: nil,
-            actor: "test"
-        )
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "org_marker", kind: .organization, name: nil, actor: "test")
 
         let markers = ["PROMPT-MARKER-7f3a9c", "COMPLETION-MARKER-51be02", "REASONING-MARKER-c0ffee"]
         let sealer = try await BodyEnvelope(keyring: keyring).sealer(for: "org_marker")

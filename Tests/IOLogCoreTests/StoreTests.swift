@@ -9,12 +9,7 @@ struct StoreTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
-        let created = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-            id: "org_acme",
-            kind: .organization,
-            name: "Acme",
-            actor: "test"
-        )
+        let created = try await AccountDirectory(store: store).upsertAccount(id: "org_acme", kind: .organization, name: "Acme", actor: "test")
         #expect(created.ioLogging == IOLoggingSetting(enabled: false, enabledAt: nil))
         let on = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 100), audit: nil)
         #expect(on == IOLoggingSetting(enabled: true, enabledAt: Timestamp(micros: 100)))
@@ -23,12 +18,7 @@ struct StoreTests {
         let off = try await store.setIOLogging(accountID: "org_acme", enabled: false, at: Timestamp(micros: 300), audit: nil)
         #expect(off.enabled == false)
         #expect(try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 400), audit: nil).enabledAt?.micros == 400)
-        let renamed = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 500).date)).upsertAccount(
-            id: "org_acme",
-            kind: .organization,
-            name: "Acme Inc",
-            actor: "test"
-        )
+        let renamed = try await AccountDirectory(store: store).upsertAccount(id: "org_acme", kind: .organization, name: "Acme Inc", actor: "test")
         #expect(renamed.name == "Acme Inc")
         #expect(renamed.ioLogging.enabled)
         await #expect(throws: IOLogError.self) {
@@ -42,33 +32,13 @@ struct StoreTests {
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
         let error = await #expect(throws: IOLogError.self) {
-            try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
-                accountID: "ghost",
-                userID: "u",
-                role: .admin,
-                actor: "test"
-            )
+            try await AccountDirectory(store: store).setRole(accountID: "ghost", userID: "u", role: .admin, actor: "test")
         }
         #expect(error?.code == .notFound)
-        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-            id: "acct",
-            kind: .personal,
-            name: nil,
-            actor: "test"
-        )
-        try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 2).date)).setRole(
-            accountID: "acct",
-            userID: "u",
-            role: .member,
-            actor: "test"
-        )
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
+        try await AccountDirectory(store: store).setRole(accountID: "acct", userID: "u", role: .member, actor: "test")
         #expect(try await store.role(accountID: "acct", userID: "u") == .member)
-        try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 3).date)).setRole(
-            accountID: "acct",
-            userID: "u",
-            role: .admin,
-            actor: "test"
-        )
+        try await AccountDirectory(store: store).setRole(accountID: "acct", userID: "u", role: .admin, actor: "test")
         #expect(try await store.role(accountID: "acct", userID: "u") == .admin)
         #expect(try await AccountDirectory(store: store).removeMember(accountID: "acct", userID: "u", actor: "test"))
         #expect(try await AccountDirectory(store: store).removeMember(accountID: "acct", userID: "u", actor: "test") == false)
@@ -80,12 +50,7 @@ struct StoreTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let store = try folder.dataFolder.openStore()
-        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-            id: "acct",
-            kind: .personal,
-            name: nil,
-            actor: "test"
-        )
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
         let generation = SealedGeneration(
             id: "gen-1",
             accountID: "acct",
@@ -120,12 +85,7 @@ struct StoreTests {
         let data = DataFolder(path: folder.path + "/data")
         let store = try data.openStore()
         let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
-        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-            id: "acct",
-            kind: .personal,
-            name: nil,
-            actor: "test"
-        )
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
         _ = try await keyring.currentKey(for: "acct")
         let folderMode = try FileManager.default.attributesOfItem(atPath: data.path)[.posixPermissions] as? Int
         #expect(folderMode == 0o700)

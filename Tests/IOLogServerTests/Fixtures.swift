@@ -79,44 +79,15 @@ struct Fixture {
         arguments = try TestArguments(folder: path)
         configure(&arguments)
         let store = try arguments.dataFolder.openStore()
-        _ = try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).upsertAccount(
-            id: "org_acme",
-            kind: .organization,
-            name: "Acme",
-            actor: "test"
-        )
+        let directory = AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date))
+        _ = try await directory.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", actor: "test")
         _ = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Fixture.enabledAt, audit: nil)
-        _ = try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).upsertAccount(
-            id: "org_off",
-            kind: .organization,
-            name: nil,
-            actor: "test"
-        )
-        _ = try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).upsertAccount(
-            id: "org_other",
-            kind: .organization,
-            name: nil,
-            actor: "test"
-        )
+        _ = try await directory.upsertAccount(id: "org_off", kind: .organization, name: nil, actor: "test")
+        _ = try await directory.upsertAccount(id: "org_other", kind: .organization, name: nil, actor: "test")
         _ = try await store.setIOLogging(accountID: "org_other", enabled: true, at: Fixture.enabledAt, audit: nil)
-        try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).setRole(
-            accountID: "org_acme",
-            userID: "alice",
-            role: .admin,
-            actor: "test"
-        )
-        try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).setRole(
-            accountID: "org_acme",
-            userID: "bob",
-            role: .member,
-            actor: "test"
-        )
-        try await AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date)).setRole(
-            accountID: "org_other",
-            userID: "olga",
-            role: .admin,
-            actor: "test"
-        )
+        try await directory.setRole(accountID: "org_acme", userID: "alice", role: .admin, actor: "test")
+        try await directory.setRole(accountID: "org_acme", userID: "bob", role: .member, actor: "test")
+        try await directory.setRole(accountID: "org_other", userID: "olga", role: .admin, actor: "test")
         let tokens = TokenService(store: store)
         gateway = try await tokens.create(kind: .gateway, actor: "test").token
         platform = try await tokens.create(kind: .platform, actor: "test").token

@@ -15,24 +15,10 @@ struct ErasureCommandTests {
         let keyring = try await folder.openKeyring(masterKey: MasterKey(try SymmetricKey.random()))
         _ = try await keyring.currentKey(for: "org_a")
         await keyring.close()
-        _ = try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).upsertAccount(
-            id: "org_a",
-            kind: .organization,
-            name: nil,
-            actor: "test"
-        )
-        try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
-            accountID: "org_a",
-            userID: "alice",
-            role: .admin,
-            actor: "test"
-        )
-        try await AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date)).setRole(
-            accountID: "org_a",
-            userID: "bob",
-            role: .member,
-            actor: "test"
-        )
+        let directory = AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date))
+        _ = try await directory.upsertAccount(id: "org_a", kind: .organization, name: nil, actor: "test")
+        try await directory.setRole(accountID: "org_a", userID: "alice", role: .admin, actor: "test")
+        try await directory.setRole(accountID: "org_a", userID: "bob", role: .member, actor: "test")
         let filler = [UInt8](repeating: 0xA5, count: 900)
         for start in stride(from: 0, to: rows, by: 2_000) {
             let batch = (start..<min(start + 2_000, rows)).map { index in

@@ -105,7 +105,25 @@ public struct GenerationSummary: Sendable, Equatable {
 /// A generation with its bodies opened, as the detail view shows it.
 public struct GenerationDetail: Sendable, Equatable {
     public var summary: GenerationSummary
-    public var prompt: JSONValue
-    public var completion: JSONValue
-    public var reasoning: JSONValue?
+    public var prompt: OpenedBody
+    public var completion: OpenedBody
+    public var reasoning: OpenedBody?
+}
+
+/// An opened body: the JSON text iolog wrote when it sealed the body, authenticated by its GCM
+/// tag, so it is exactly what was ingested. The API splices it into answers as it is (no tree,
+/// no second encoding: memory stays about the body's size); the pages parse it.
+public struct OpenedBody: Sendable, Equatable {
+    public let text: [UInt8]
+    let generationID: String
+    let field: BodyField
+
+    /// The body as a value, for showing it to people.
+    public func value() throws -> JSONValue {
+        do {
+            return try JSONParser.parse(text, limits: .stored)
+        } catch {
+            throw IOLogError.corrupted("the \(field.rawValue) of generation \(generationID) is not valid JSON after decryption")
+        }
+    }
 }

@@ -76,15 +76,11 @@ public struct ReadService: Sendable {
     /// Opens every body of a stored generation. Throws an error naming the generation (never
     /// returns an empty body) when a body does not decrypt.
     public func open(_ sealed: SealedGeneration) async throws -> GenerationDetail {
-        func body(_ bytes: [UInt8], _ field: BodyField) async throws -> JSONValue {
-            let plaintext = try await envelope.open(bytes, accountID: sealed.accountID, generationID: sealed.id, field: field)
-            do {
-                return try JSONParser.parse(plaintext, limits: .stored)
-            } catch {
-                throw IOLogError.corrupted("the \(field.rawValue) of generation \(sealed.id) is not valid JSON after decryption")
-            }
+        func body(_ bytes: [UInt8], _ field: BodyField) async throws -> OpenedBody {
+            let text = try await envelope.open(bytes, accountID: sealed.accountID, generationID: sealed.id, field: field)
+            return OpenedBody(text: text, generationID: sealed.id, field: field)
         }
-        var reasoning: JSONValue?
+        var reasoning: OpenedBody?
         if let sealedReasoning = sealed.reasoningSealed { reasoning = try await body(sealedReasoning, .reasoning) }
         return GenerationDetail(
             summary: GenerationSummary(sealed),

@@ -202,11 +202,11 @@ struct PagesController {
         if let streamed = s.streamed { metadata.append(.init(label: "Streamed", value: streamed ? "yes" : "no")) }
         if let key = s.apiKeyID { metadata.append(.init(label: "API key", value: key, mono: true)) }
         var tabs = [
-            DetailView.Tab(key: "prompt", title: "Prompt", body: BodyView(detail.prompt), first: true),
-            DetailView.Tab(key: "completion", title: "Completion", body: BodyView(detail.completion), first: false),
+            DetailView.Tab(key: "prompt", title: "Prompt", body: BodyView(try detail.prompt.value()), first: true),
+            DetailView.Tab(key: "completion", title: "Completion", body: BodyView(try detail.completion.value()), first: false),
         ]
         if let reasoning = detail.reasoning {
-            tabs.append(DetailView.Tab(key: "reasoning", title: "Reasoning", body: BodyView(reasoning), first: false))
+            tabs.append(DetailView.Tab(key: "reasoning", title: "Reasoning", body: BodyView(try reasoning.value()), first: false))
         }
         let back = PageURL.build(
             "/accounts/\(accountID)/logs",
