@@ -133,6 +133,19 @@ class LogsPages(unittest.TestCase):
         self.assertIn("/login?next=", d.current_url)
         self.assertEqual(d.find_elements(By.ID, "logs"), [])
 
+    def test_access_history_shows_reads_with_their_token(self):
+        d = self.driver
+        b.login(d, self.server, self.server.admin_token)
+        d.get(self.url("/accounts/demo-org/logs/gen-reasoning"))
+        d.get(self.url("/accounts/demo-org/settings"))
+        history = d.find_element(By.ID, "access-history")
+        rows = history.find_elements(By.CSS_SELECTOR, "tbody tr")
+        self.assertTrue(rows)
+        newest = rows[0].text
+        self.assertIn("Read generation gen-reasoning", newest)
+        self.assertIn("made by cli:serve --dev", newest)
+        self.assertIn("demo-admin became an admin", history.text)
+
     def test_member_sees_only_admins_page(self):
         d = self.driver
         b.login(d, self.server, self.member_token)

@@ -166,16 +166,17 @@ struct SettingsView: PageView {
 }
 
 /// The Settings page's access history: every event that granted or used access to the
-/// account's content, newest first, in words, with the token each one used and who minted it.
+/// account's content, newest first, in words, with the token each one used and who made that
+/// token, when and for whom (every user token is made on the server, so that is what tells an
+/// admin's own token from one made for someone else's use).
 struct AccessHistoryView {
     struct Row {
         let time: String
         let actor: String
         let what: String
         let token: String?
+        /// Who made the token, when, and for whom: an admin tells their own tokens from others.
         let tokenOrigin: String?
-        /// The token was minted on the server (`iolog tokens create`), not by the platform.
-        let mintedOnServer: Bool
     }
     let rows: [Row]
     let hasRows: Bool
@@ -210,15 +211,11 @@ struct AccessHistoryView {
                 what = complete ? "Export finished: \(rows) generations" : "Export failed after \(rows) generations"
             default: what = event.action
             }
-            let token = tokenID.flatMap { tokens[$0] }
-            return Row(
-                time: PageFormat.time(event.occurredAt),
-                actor: event.actor,
-                what: what,
-                token: tokenID,
-                tokenOrigin: token.map { "made by \($0.createdBy ?? "unknown")" },
-                mintedOnServer: token?.createdBy?.hasPrefix("cli:") ?? false
-            )
+            let origin = tokenID.flatMap { tokens[$0] }.map { token in
+                "made by \(token.createdBy ?? "an earlier version") on \(PageFormat.time(token.createdAt))"
+                    + (token.userID.map { " for \($0)" } ?? "")
+            }
+            return Row(time: PageFormat.time(event.occurredAt), actor: event.actor, what: what, token: tokenID, tokenOrigin: origin)
         }
         hasRows = !rows.isEmpty
         self.olderHref = olderHref
