@@ -17,9 +17,11 @@ public struct AppServices: Service {
     public let clock: Clock
     public let maximumBodyBytes: Int
     public let retention: RetentionPolicy
+    let denials = DenialQueue()
+    let logger: Logger
 
     /// Opens the data folder's databases and wires the services over them.
-    public static func open(_ arguments: some AppArguments) async throws -> AppServices {
+    public static func open(_ arguments: some AppArguments, logger: Logger = Logger(label: "iolog")) async throws -> AppServices {
         for region in arguments.extraSkippedRegions where !GenerationInput.isRegion(region) {
             throw IOLogError(.invalidInput, "--skip-region \(region) is not a region name (a short lowercase word)")
         }
@@ -29,18 +31,6 @@ public struct AppServices: Service {
         let store = try arguments.dataFolder.openStore()
         let keyring: DataKeyring
         do {
-            // Recorded for `iolog retention run`, which must not purge with a shorter retention.
-            let now = Timestamp(micros: arguments.clock.nowMicros())
-            try await store.setRetentionPolicy(
-                arguments.retention,
-                at: now,
-                audit: AuditEvent(
-                    occurredAt: now,
-                    actor: "serve",
-                    action: "retention.set",
-                    detail: JSONValue.object(["retention": .string(arguments.retention.description)]).canonicalText
-                )
-            )
             keyring = try await arguments.dataFolder.openKeyring(masterKey: arguments.masterKey)
         } catch {
             await store.close()
@@ -68,8 +58,33 @@ public struct AppServices: Service {
             metrics: ServerMetrics(writer: writer),
             clock: arguments.clock,
             maximumBodyBytes: arguments.maximumBodyBytes,
-            retention: arguments.retention
+            retention: arguments.retention,
+            logger: logger
         )
+    }
+
+    /// Records the retention this server runs with, for `iolog retention run` (which must not
+    /// purge with a shorter one). Called once the server is listening, so a `serve` that fails
+    /// to start changes nothing; a change is audited (`retention.set`) and a shortening logged.
+    func recordRetention() async {
+        let now = Timestamp(micros: clock.nowMicros())
+        do {
+            let previous = try await store.setRetentionPolicy(
+                retention,
+                at: now,
+                audit: AuditEvent(
+                    occurredAt: now,
+                    actor: "serve",
+                    action: "retention.set",
+                    detail: JSONValue.object(["retention": .string(retention.description)]).canonicalText
+                )
+            )
+            if let previous, retention.isShorter(than: previous) {
+                logger.warning("retention shortened", metadata: ["from": "\(previous)", "to": "\(retention)"])
+            }
+        } catch {
+            logger.error("retention not recorded", metadata: APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: error))
+        }
     }
 
     /// Closes the databases.
@@ -78,9 +93,14 @@ public struct AppServices: Service {
         await keyring.close()
     }
 
+    /// Writes refused accesses to the audit trail until shutdown, then the last of them, then
+    /// closes the databases.
     public func run() async throws {
-        // Nothing to do until shutdown; cancellation also ends the wait.
-        try? await gracefulShutdown()
+        await withGracefulShutdownHandler {
+            await denials.run(read: read, logger: logger)
+        } onGracefulShutdown: {
+            denials.finish()
+        }
         await close()
     }
 }

@@ -11,7 +11,7 @@ public func buildApplication(
 )
     async throws -> some ApplicationProtocol
 {
-    let services = try await AppServices.open(arguments)
+    let services = try await AppServices.open(arguments, logger: logger)
     let limits = arguments.connectionLimits
     return Application(
         router: buildRouter(services, logger: logger),
@@ -22,6 +22,7 @@ public func buildApplication(
             availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)
         ),
         services: [services] + retentionServices(services, arguments, logger: logger),
+        onServerRunning: { _ in await services.recordRetention() },
         logger: logger
     )
 }

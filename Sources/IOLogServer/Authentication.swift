@@ -68,7 +68,9 @@ extension AppServices {
     /// A refusal for an account that exists is audited as `access.denied` in its trail with the
     /// route pattern (never the raw path) and the generation id when it is a well-formed one, so
     /// a caller cannot write arbitrary text into a trail; repeats are coalesced (`DenialLog`).
-    /// Refusals for accounts that do not exist write nothing.
+    /// Refusals for accounts that do not exist write nothing. Both look the account up the same
+    /// way, and the audit write happens off the request path (`DenialQueue`), so neither the
+    /// time nor the outcome of the answer tells whether the account exists.
     func access(
         accountID: String,
         userID: String,
@@ -80,17 +82,11 @@ extension AppServices {
     {
         let role = try await store.role(accountID: accountID, userID: userID)
         if role == .admin { return .admin }
-        var exists = role != nil
-        if !exists, Identifier.isValid(accountID) { exists = try await store.account(id: accountID) != nil }
+        let exists = Identifier.isValid(accountID) ? try await store.account(id: accountID) != nil : false
         if exists {
             let route = String((context.endpointPath ?? "unknown").prefix(200))
             let generationID = context.parameters.get("id").flatMap { Identifier.isValid($0) ? $0 : nil }
-            try await read.recordDenied(
-                accountID: accountID,
-                actor: actor,
-                route: "\(request.method) \(route)",
-                generationID: generationID
-            )
+            denials.submit(.init(accountID: accountID, actor: actor, route: "\(request.method) \(route)", generationID: generationID))
         }
         return role == .member ? .member : .outsider
     }

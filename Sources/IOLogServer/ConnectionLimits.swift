@@ -24,12 +24,13 @@ public struct ConnectionLimits: Sendable {
         self.maximumConnections = maximumConnections
     }
 
-    /// 10 s for a head, 2 minutes for a body (16 MiB at about 1 Mbit/s), 30 s idle, 2,048 connections.
+    /// 10 s for a head, 2 minutes for a body (16 MiB at about 1 Mbit/s), 30 s idle, 1,000
+    /// connections (below the usual open-files limit of 1,024, with room for the databases).
     public static let `default` = ConnectionLimits(
         headerTimeout: .seconds(10),
         bodyTimeout: .seconds(120),
         idleTimeout: .seconds(30),
-        maximumConnections: 2_048
+        maximumConnections: 1_000
     )
 
     /// The HTTP/1 server with these limits.

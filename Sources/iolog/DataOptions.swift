@@ -22,24 +22,42 @@ func validateIdentifier(_ value: String, _ what: String) throws {
     }
 }
 
-/// Who runs a command, for audit events: `cli:` and the account name of the process's real
-/// user id, which the environment cannot fake (`$USER` can). Under sudo, `SUDO_USER` is added
-/// as a detail only: it is set by whoever starts the process.
+/// Who runs a command, for audit events (`CLIActor`).
 var cliActor: String {
-    CLIActor.current(environment: ProcessInfo.processInfo.environment)
+    CLIActor.current(environment: ProcessInfo.processInfo.environment, loginUID: CLIActor.loginUID())
 }
 
+/// The audit actor of a command run on the server: `cli:` and the account name of the process's
+/// real user id, which the environment cannot fake (`$USER` can). Commands usually run as the
+/// service's own user (it owns the 0700 data folder), so the person behind it is added from the
+/// kernel's login uid (`/proc/self/loginuid`, set at login and kept across sudo and su; a process
+/// that is not root cannot change it). Only where the kernel has none is `SUDO_USER` added, and
+/// marked as what it is: a claim of the environment.
 enum CLIActor {
-    static func current(environment: [String: String]) -> String {
+    static func current(environment: [String: String], loginUID: uid_t?) -> String {
         let uid = getuid()
-        let name = getpwuid(uid).flatMap { entry in entry.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(uid)"
-        var actor = "cli:" + name
-        if let sudoUser = environment["SUDO_USER"], !sudoUser.isEmpty, sudoUser != name,
+        var actor = "cli:" + name(of: uid)
+        if let loginUID, loginUID != uid {
+            actor += " (login \(name(of: loginUID)))"
+        } else if loginUID == nil, let sudoUser = environment["SUDO_USER"], !sudoUser.isEmpty,
             sudoUser.utf8.count <= 64, sudoUser.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         {
-            actor += " (sudo from \(sudoUser))"
+            actor += " (SUDO_USER \(sudoUser), unverified)"
         }
         return actor
+    }
+
+    /// The kernel's login uid of this process; nil where it is unset (no login session, as in
+    /// many containers) or unreadable.
+    static func loginUID(path: String = "/proc/self/loginuid") -> uid_t? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let value = UInt32(text.trimmingCharacters(in: .whitespacesAndNewlines)), value != UInt32.max
+        else { return nil }
+        return value
+    }
+
+    private static func name(of uid: uid_t) -> String {
+        getpwuid(uid).flatMap { entry in entry.pointee.pw_name.map { String(cString: $0) } } ?? "uid \(uid)"
     }
 }
 

@@ -29,13 +29,18 @@ struct Serve: AsyncParsableCommand {
         help: "Also skip generations routed through this region (repeatable); eu is always skipped."
     )
     var skipRegions: [String] = []
-    @Option(help: "Largest request body accepted, in bytes.")
+    @Option(help: "Largest request body accepted, in bytes (at most 256 MiB).")
     var maxBodyBytes: Int = AppDefaults.maximumBodyBytes
+    @Option(help: "Connections served at once; more wait. Keep it below the open-files limit (ulimit -n).")
+    var maxConnections: Int = ConnectionLimits.default.maximumConnections
     @OptionGroup var retention: RetentionOption
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
-        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        guard (1...AppDefaults.maximumBodyBytesCeiling).contains(maxBodyBytes) else {
+            throw ValidationError("--max-body-bytes must be from 1 to \(AppDefaults.maximumBodyBytesCeiling) (256 MiB)")
+        }
+        guard maxConnections >= 16 else { throw ValidationError("--max-connections must be at least 16") }
         guard !demo || dev else { throw ValidationError("--demo only works together with --dev") }
         for region in skipRegions where !GenerationInput.isRegion(region) {
             throw ValidationError("--skip-region \(region): a region is a short lowercase word, like us or apac")
@@ -47,6 +52,8 @@ struct Serve: AsyncParsableCommand {
         let folder = data.folder
         try folder.create()
         let masterKey = try resolveMasterKey(folder: folder)
+        var limits = ConnectionLimits.default
+        limits.maximumConnections = maxConnections
         let arguments = ServeArguments(
             hostname: host,
             port: port,
@@ -54,7 +61,8 @@ struct Serve: AsyncParsableCommand {
             masterKey: masterKey,
             extraSkippedRegions: skipRegions,
             maximumBodyBytes: maxBodyBytes,
-            retention: try retention.policy()
+            retention: try retention.policy(),
+            connectionLimits: limits
         )
         let app = try await buildApplication(arguments)
         if dev { try await printDevelopmentBanner(folder: folder, masterKey: masterKey) }
@@ -146,6 +154,7 @@ struct ServeArguments: AppArguments {
     let extraSkippedRegions: [String]
     let maximumBodyBytes: Int
     let retention: RetentionPolicy
+    let connectionLimits: ConnectionLimits
 }
 
 /// Writes a warning line to standard error.

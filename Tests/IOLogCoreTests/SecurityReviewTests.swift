@@ -25,13 +25,20 @@ struct SecurityReviewTests {
             try await world.store.auditEvents(accountID: account, actions: nil, before: nil, limit: 100).map(\.event).reversed()
                 .filter { $0.actor != "test" }
         }
+        // A token made while its user belonged to no account shows up where the user becomes admin.
+        let early = try await TokenService(store: world.store, clock: world.clock).create(kind: .user, userID: "zed", actor: "cli:root")
+        try await directory.setRole(accountID: "org_b", userID: "zed", role: .admin, actor: "platform:pf-1")
+        let zed = try await trail("org_b").suffix(2)
+        #expect(zed.map(\.action) == ["membership.set", "token.access"])
+        #expect(zed.last?.target == early.record.id)
+
         let a = try await trail("org_a")
         #expect(a.map(\.action) == ["membership.set", "token.create", "token.revoke", "membership.remove", "account.upsert"])
         #expect(a[0].target == "eve" && a[0].detail == #"{"role":"admin"}"# && a[0].actor == "cli:root")
         #expect(a[1].target == token.record.id && a[1].detail?.contains(#""user_id":"alice""#) == true)
         // alice is also a member of org_b: the token can read nothing there, but its admins see it.
         let b = try await trail("org_b")
-        #expect(b.map(\.action) == ["membership.set", "token.create", "token.revoke"])
+        #expect(b.map(\.action) == ["membership.set", "token.create", "token.revoke", "membership.set", "token.access"])
         #expect(try await world.store.tokens().first { $0.id == token.record.id }?.createdBy == "cli:root")
         await world.close()
     }
@@ -55,10 +62,36 @@ struct SecurityReviewTests {
         let account = try #require(try await world.store.account(id: "org_a"))
         var opted = account
         opted.ioLogging = IOLoggingSetting(enabled: true, enabledAt: Timestamp(micros: 0))
-        #expect(IngestPolicy().skipReason(region: "global", createdAt: request.createdAt, account: opted) == .erased)
-        // A `--before T` run moves the boundary to T, never back.
+        #expect(IngestPolicy().skipReason(region: "global", createdAt: request.createdAt, account: opted) == .beforeOptIn)
+        // A `--before T` run moves the boundary to T, but never past the request.
         #expect(DeletionScope.before(Timestamp(micros: 5)).erasedBefore(requestedAt: request.createdAt) == Timestamp(micros: 5))
+        let future = Timestamp(micros: request.createdAt.micros + 86_400_000_000)
+        #expect(DeletionScope.before(future).erasedBefore(requestedAt: request.createdAt) == Timestamp(micros: request.createdAt.micros + 1))
         #expect(DeletionScope.generations(["x"]).erasedBefore(requestedAt: request.createdAt) == nil)
+        await world.close()
+    }
+
+    @Test("an erasure of listed generations remembers the ids: a gateway retry of one is never stored again")
+    func erasedIDsStayErased() async throws {
+        let world = try await ErasureTests.World()
+        defer { world.folder.remove() }
+        try await world.add("gen-keep")
+        try await world.add("gen-gone")
+        let (desk, service, shredder) = try world.deletion()
+        let request = try await desk.request(
+            accountID: "org_a",
+            requestedBy: "alice",
+            ticket: "T-2",
+            scope: .generations(["gen-gone"]),
+            filedBy: "cli:test"
+        )
+        #expect(try await service.run(id: request.id, runBy: "cli:test").rowsErased == 1)
+        await shredder.close()
+        await #expect(throws: IOLogError.self) { try await world.add("gen-gone") }
+        #expect(try await world.store.generation(id: "gen-gone") == nil)
+        #expect(try await world.store.generation(id: "gen-keep") != nil)
+        // The remembered id is org_a's: it does not stop another account's generation.
+        try await world.add("gen-gone", account: "org_b")
         await world.close()
     }
 
@@ -96,20 +129,29 @@ struct SecurityReviewTests {
         await store.close()
     }
 
-    @Test("refusals of one caller on one account are coalesced, and memory stays bounded")
+    @Test("refusals of one caller on one account are coalesced, the end of a burst is kept, memory stays bounded")
     func denialsAreCoalesced() {
         let log = DenialLog()
         let start = Timestamp(micros: 1_000_000_000)
-        #expect(log.admit(accountID: "a", actor: "x", at: start) == 0)
-        for second in 1...299 {
-            #expect(log.admit(accountID: "a", actor: "x", at: Timestamp(micros: start.micros + Int64(second) * 100_000)) == nil)
+        func admit(_ actor: String, _ at: Timestamp, route: String = "GET /r") -> Int? {
+            log.admit(accountID: "a", actor: actor, route: route, generationID: nil, at: at)
         }
-        #expect(log.admit(accountID: "a", actor: "y", at: start) == 0)
-        #expect(log.admit(accountID: "a", actor: "x", at: Timestamp(micros: start.micros + DenialLog.window)) == 299)
+        #expect(admit("x", start) == 0)
+        for tenth in 1...299 {
+            #expect(admit("x", Timestamp(micros: start.micros + Int64(tenth) * 100_000), route: "GET /last") == nil)
+        }
+        #expect(admit("y", start) == 0)
+        // The burst ended: the minute's count is there to write without another refusal.
+        #expect(log.pending(at: Timestamp(micros: start.micros + 30_000_000), all: false).isEmpty)
+        let due = log.pending(at: Timestamp(micros: start.micros + DenialLog.window), all: false)
+        #expect(due == [DenialLog.Summary(accountID: "a", actor: "x", route: "GET /last", generationID: nil, count: 299)])
+        #expect(log.pending(at: Timestamp(micros: start.micros + DenialLog.window), all: true).isEmpty)
+        #expect(admit("y", Timestamp(micros: start.micros + 1)) == nil)
+        #expect(log.pending(at: start, all: true).map(\.count) == [1])
         for index in 0..<(DenialLog.capacity + 10) {
-            _ = log.admit(accountID: "a", actor: "probe-\(index)", at: start)
+            _ = admit("probe-\(index)", start)
         }
-        #expect(log.admit(accountID: "a", actor: "new", at: start) == 0)
+        #expect(admit("new", start) == 0)
     }
 
     @Test("an existing data folder or database file open to others is tightened before use")

@@ -89,7 +89,7 @@ struct DeletionAPITests {
             // one made before it but delivered late is refused, not stored under the fresh key.
             let (late, lateBody) = try await client.ingest(generation("gen-late"), token: fixture.gateway)
             #expect(late == .accepted)
-            #expect(lateBody["reason"] as? String == "erased")
+            #expect(lateBody["reason"] as? String == "before_opt_in")
             #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/gen-late", token: fixture.admin).0 == .notFound)
             #expect(
                 try await client.ingest(generation("gen-after", ["created_at": "2026-11-22T12:01:00Z"]), token: fixture.gateway).0 == .created

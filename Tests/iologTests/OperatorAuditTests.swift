@@ -21,20 +21,24 @@ struct OperatorAuditTests {
         let store = try DataFolder(path: scratch.dataDir).openStore()
         let trail = try await store.auditEvents(accountID: "demo-org", actions: nil, before: nil, limit: 20).reversed().map(\.event)
         #expect(trail.map(\.action) == ["account.upsert", "membership.set", "token.create", "membership.remove"])
-        let actor = CLIActor.current(environment: [:])
+        let actor = CLIActor.current(environment: ProcessInfo.processInfo.environment, loginUID: CLIActor.loginUID())
         #expect(trail.allSatisfy { $0.actor == actor })
         #expect(try await store.tokens().first?.createdBy == actor)
         await store.close()
     }
 
-    @Test("the CLI actor is the real user id's name; $USER cannot change it and SUDO_USER is only a detail")
+    @Test("the CLI actor is the real user id's name; $USER cannot change it; the login uid names the person")
     func actorIsNotSpoofable() throws {
-        let real = try #require(getpwuid(getuid())).pointee.pw_name.map { String(cString: $0) }
-        let plain = CLIActor.current(environment: ["USER": "mallory", "LOGNAME": "mallory"])
-        #expect(plain == "cli:\(real ?? "?")")
-        let sudo = CLIActor.current(environment: ["USER": "mallory", "SUDO_USER": "alice"])
-        #expect(sudo == "cli:\(real ?? "?") (sudo from alice)")
-        #expect(CLIActor.current(environment: ["SUDO_USER": "a\nb"]) == plain)
+        let real = try #require(getpwuid(getuid())?.pointee.pw_name.map { String(cString: $0) })
+        let plain = CLIActor.current(environment: ["USER": "mallory", "LOGNAME": "mallory"], loginUID: nil)
+        #expect(plain == "cli:\(real)")
+        #expect(CLIActor.current(environment: ["USER": "mallory"], loginUID: getuid()) == "cli:\(real)")
+        // A login uid different from the process's: the person who logged in, by the kernel's word.
+        #expect(CLIActor.current(environment: ["SUDO_USER": "mallory"], loginUID: 65534).hasPrefix("cli:\(real) (login "))
+        // Without one, SUDO_USER is only a marked claim, and never a malformed one.
+        #expect(CLIActor.current(environment: ["SUDO_USER": "alice"], loginUID: nil) == "cli:\(real) (SUDO_USER alice, unverified)")
+        #expect(CLIActor.current(environment: ["SUDO_USER": "a\nb"], loginUID: nil) == plain)
+        #expect(CLIActor.loginUID(path: "/nonexistent") == nil)
     }
 
     @Test("`retention run` purges with the retention serve recorded and refuses a shorter one")

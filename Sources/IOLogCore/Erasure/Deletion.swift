@@ -19,12 +19,15 @@ public enum DeletionScope: Sendable, Equatable {
 
     /// The account's erasure boundary once this scope has run: whatever was created before it
     /// is never stored again. A whole-account request covers everything created at or before
-    /// the moment it was recorded; `--before T` everything before T; a list of ids sets none.
+    /// the moment it was recorded; `--before T` everything before T, but never past the moment
+    /// of the request (a future T would silently refuse every later generation); a list of ids
+    /// sets none (the ids themselves are remembered).
     public func erasedBefore(requestedAt: Timestamp) -> Timestamp? {
+        let requestBoundary = Timestamp(micros: requestedAt.micros + 1)
         switch self {
-        case .account: Timestamp(micros: requestedAt.micros + 1)
-        case .before(let time): time
-        case .generations: nil
+        case .account: return requestBoundary
+        case .before(let time): return min(time, requestBoundary)
+        case .generations: return nil
         }
     }
 

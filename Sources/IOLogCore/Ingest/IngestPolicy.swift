@@ -3,9 +3,6 @@ public enum SkipReason: String, Sendable, Codable {
     case notOptedIn = "not_opted_in"
     case beforeOptIn = "before_opt_in"
     case euRouting = "eu_routing"
-    /// Created before a completed or running erasure's boundary: the owner asked for that data
-    /// to be deleted, so a late delivery does not bring it back.
-    case erased = "erased"
 }
 
 /// Decides whether a generation may be stored, before any of its body is touched.
@@ -27,8 +24,12 @@ public struct IngestPolicy: Sendable {
         guard let account, account.ioLogging.enabled, let enabledAt = account.ioLogging.enabledAt else {
             return .notOptedIn
         }
+        // An erasure moves the start of what the account keeps, like turning logging on: data
+        // from before it was deleted at the owner's request, so a late delivery of such a
+        // generation is not stored. The contract's reason for "before the account keeps data"
+        // is `before_opt_in`; a new reason value would break gateways written against it.
         if createdAt < enabledAt { return .beforeOptIn }
-        if let erasedBefore = account.erasedBefore, createdAt < erasedBefore { return .erased }
+        if let erasedBefore = account.erasedBefore, createdAt < erasedBefore { return .beforeOptIn }
         return nil
     }
 }

@@ -73,7 +73,7 @@ public struct IngestService: Sendable {
                 case .stored: results[item.index] = .stored(id: item.row.id)
                 case .duplicate: results[item.index] = .duplicate(id: item.row.id)
                 case .conflict: results[item.index] = .conflict(id: item.row.id)
-                case .erased: results[item.index] = .skipped(id: item.row.id, reason: .erased)
+                case .erased: results[item.index] = .skipped(id: item.row.id, reason: .beforeOptIn)
                 case .keyDestroyed:
                     let sealer = try await envelope.sealer(for: item.input.accountID)
                     again.append((item.index, item.input, try Self.seal(item.input, with: sealer, storedAt: now)))

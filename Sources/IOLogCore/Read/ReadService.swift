@@ -155,17 +155,37 @@ public struct ReadService: Sendable {
 
     /// Records a refused attempt to read an account's data: `route` is the route pattern (e.g.
     /// `GET /v1/accounts/{account}/generations/{id}`), never the raw path. The same caller refused
-    /// on the same account again within `DenialLog.window` is counted, not written; the next
-    /// row written says how many refusals it stands for.
+    /// on the same account again within `DenialLog.window` is counted, not written; each row
+    /// says how many refusals it stands for (`refusals`), and `flushDenials` writes the counts
+    /// no later refusal did.
     public func recordDenied(accountID: String, actor: String, route: String, generationID: String?) async throws {
         let time = now
-        guard let repeated = denials.admit(accountID: accountID, actor: actor, at: time) else { return }
-        var detail: [String: JSONValue] = ["route": .string(route)]
+        guard let repeated = denials.admit(accountID: accountID, actor: actor, route: route, generationID: generationID, at: time)
+        else { return }
+        try await appendDenied(accountID: accountID, actor: actor, route: route, generationID: generationID, refusals: repeated + 1)
+    }
+
+    /// Writes the refusals that were counted but not written: those whose minute has passed, or
+    /// all of them (at shutdown).
+    public func flushDenials(all: Bool) async throws {
+        for summary in denials.pending(at: now, all: all) {
+            try await appendDenied(
+                accountID: summary.accountID,
+                actor: summary.actor,
+                route: summary.route,
+                generationID: summary.generationID,
+                refusals: summary.count
+            )
+        }
+    }
+
+    /// One `access.denied` row standing for `refusals` refusals (the last one's route and id).
+    private func appendDenied(accountID: String, actor: String, route: String, generationID: String?, refusals: Int) async throws {
+        var detail: [String: JSONValue] = ["route": .string(route), "refusals": .integer(Int64(refusals))]
         detail["generation_id"] = generationID.map(JSONValue.string)
-        if repeated > 0 { detail["coalesced"] = .integer(Int64(repeated)) }
         try await store.appendAudit(
             AuditEvent(
-                occurredAt: time,
+                occurredAt: now,
                 actor: actor,
                 action: "access.denied",
                 accountID: accountID,
@@ -194,7 +214,7 @@ public struct ReadService: Sendable {
     /// which tokens were made for its members and by whom, who read or exported content with
     /// which token. The Settings page shows them as the account's access history.
     public static let accessActions = [
-        "account.upsert", "membership.set", "membership.remove", "token.create", "token.revoke", "generation.read",
+        "account.upsert", "membership.set", "membership.remove", "token.create", "token.revoke", "token.access", "generation.read",
         "generation.export", "generation.export.end",
     ]
 

@@ -3,8 +3,16 @@
 ALTER TABLE tokens ADD COLUMN created_by TEXT;
 
 -- The time boundary of the account's erasures: a generation created before it is never stored
--- again (skipped as `erased`), so a late delivery cannot bring erased data back under a fresh key.
+-- again (skipped as `before_opt_in`), so a late delivery cannot bring erased data back under a fresh key.
 ALTER TABLE accounts ADD COLUMN erased_before INTEGER;
+
+-- Generations erased by id (deletion requests of scope `generations`): a retry of one of them
+-- by the gateway is never stored again. Ids only, like the request that lists them.
+CREATE TABLE erased_generation_ids (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    request_id TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
 
 -- Deployment settings that every process on this database must agree on, such as the
 -- retention `serve` runs with (read by `iolog retention run`).

@@ -8,7 +8,9 @@ public protocol LogStore: Sendable {
     func account(id: String) async throws -> Account?
 
     /// Gives `userID` a role in an existing account (throws `notFound` otherwise). Appends
-    /// `audit` in the same transaction when the role changed.
+    /// `audit` in the same transaction when the role changed and, when the role is admin, one
+    /// `token.access` event (target: the token) per unrevoked token of the user, so a token
+    /// made before the membership is in the account's trail too.
     func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp, audit: AuditEvent) async throws
     /// Removes a membership, appending `audit` in the same transaction; false if there was none.
     func removeMembership(accountID: String, userID: String, audit: AuditEvent) async throws -> Bool
@@ -31,7 +33,7 @@ public protocol LogStore: Sendable {
     /// Stores a sealed generation durably; throws `conflict` if its id exists.
     func insertGeneration(_ generation: SealedGeneration) async throws
     /// Stores generations in one durable commit, judging each on its own: one created before
-    /// its account's erasure boundary is `erased`; a new id is stored; an existing id with the
+    /// its account's erasure boundary, or whose id an erasure listed, is `erased`; a new id is stored; an existing id with the
     /// same account and content MAC is a duplicate; any other existing id is a conflict.
     func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome]
     /// The stored generation with this id, in any account.
@@ -98,8 +100,9 @@ public protocol LogStore: Sendable {
     /// The retention the deployment runs with, as `serve` last recorded it; nil if never recorded.
     func retentionPolicy() async throws -> RetentionPolicy?
     /// Records the retention `serve` runs with, appending `audit` in the same transaction when
-    /// it changed.
-    func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws
+    /// it changed; returns the one recorded before (nil if none).
+    @discardableResult
+    func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws -> RetentionPolicy?
 
     /// Per account, how many generations were created before `cutoff`.
     func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int]
@@ -115,7 +118,8 @@ public protocol LogStore: Sendable {
     /// Requests, newest first, optionally of one account and/or in one status.
     func deletionRequests(accountID: String?, status: DeletionStatus?) async throws -> [DeletionRequest]
     /// Marks a request running (keeping the first start time), moves the account's erasure
-    /// boundary up to `erasedBefore` (never back), and appends `audit`, in one transaction.
+    /// boundary up to `erasedBefore` (never back), remembers the ids of a `generations` scope
+    /// (so a retry of one is never stored again), and appends `audit`, in one transaction.
     func startDeletion(
         id: String,
         runBy: String,
@@ -158,7 +162,7 @@ public enum InsertOutcome: Sendable, Equatable {
     /// Not stored: the data key the bodies were sealed with was destroyed meanwhile (an erasure
     /// of the account ran); seal again with the account's current key.
     case keyDestroyed
-    /// Not stored: created before the account's erasure boundary (`Account.erasedBefore`),
-    /// checked inside the insert's own transaction.
+    /// Not stored: created before the account's erasure boundary (`Account.erasedBefore`) or
+    /// listed by an erasure of generations, checked inside the insert's own transaction.
     case erased
 }

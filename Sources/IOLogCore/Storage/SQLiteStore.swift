@@ -166,6 +166,26 @@ public final class SQLiteStore: LogStore {
                 time.micros
             )
             try Self.append(audit, to: db)
+            // Tokens made for the user before, while their events went to other trails (or to
+            // none), can read this account from now on: say so in its trail.
+            guard role == .admin else { return }
+            let tokens = try db.query(
+                "SELECT id FROM tokens WHERE kind = 'user' AND user_id = ? AND revoked_at IS NULL ORDER BY created_at, id",
+                userID
+            ) { $0.text(0) }
+            for token in tokens {
+                try Self.append(
+                    AuditEvent(
+                        occurredAt: audit.occurredAt,
+                        actor: audit.actor,
+                        action: "token.access",
+                        accountID: accountID,
+                        target: token,
+                        detail: JSONValue.object(["user_id": .string(userID)]).canonicalText
+                    ),
+                    to: db
+                )
+            }
         }
     }
 
@@ -332,11 +352,12 @@ public final class SQLiteStore: LogStore {
         return try text.map { text throws(IOLogError) in try RetentionPolicy(parsing: text) }
     }
 
-    public func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws {
+    @discardableResult
+    public func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws -> RetentionPolicy? {
         let value = policy.months.map(String.init) ?? "unlimited"
-        try await writer.write { db in
+        let previous = try await writer.write { db -> String? in
             let current = try db.queryFirst("SELECT value FROM settings WHERE name = 'retention_months'") { $0.text(0) }
-            guard current != value else { return }
+            guard current != value else { return current }
             try db.execute(
                 """
                 INSERT INTO settings (name, value, updated_at) VALUES ('retention_months', ?, ?)
@@ -346,7 +367,9 @@ public final class SQLiteStore: LogStore {
                 time.micros
             )
             try Self.append(audit, to: db)
+            return current
         }
+        return try previous.map { text throws(IOLogError) in try RetentionPolicy(parsing: text) }
     }
 
     public func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int] {
@@ -489,6 +512,16 @@ public final class SQLiteStore: LogStore {
                     id
                 )
             }
+            // Ids of a `generations` scope are remembered, so a retry of one is never stored again.
+            try db.execute(
+                """
+                INSERT INTO erased_generation_ids (id, account_id, request_id)
+                SELECT j.value, r.account_id, r.id FROM deletion_requests r, json_each(r.scope_generation_ids) j
+                WHERE r.id = ? AND r.scope = 'generations'
+                ON CONFLICT (id) DO NOTHING
+                """,
+                id
+            )
             try db.execute(
                 """
                 UPDATE deletion_requests SET status = 'running', run_by = ?, started_at = coalesce(started_at, ?),
@@ -587,7 +620,8 @@ public final class SQLiteStore: LogStore {
     public func insertGeneration(_ generation: SealedGeneration) async throws {
         switch try await insertGenerations([generation]) {
         case [.stored]: return
-        case [.erased]: throw IOLogError.refused("generation \(generation.id) was created before its account's erasure boundary")
+        case [.erased]:
+            throw IOLogError.refused("generation \(generation.id) was erased at the owner's request (created before the boundary, or listed)")
         case [.keyDestroyed]: throw IOLogError(.keyUnavailable, "generation \(generation.id) was sealed with a destroyed key")
         default: throw IOLogError(.conflict, "generation \(generation.id) is already stored")
         }
@@ -603,11 +637,16 @@ public final class SQLiteStore: LogStore {
             // The write transaction holds the keyring's write lock too (BEGIN IMMEDIATE covers
             // attached databases), so a key destruction is ordered wholly before or after it.
             let destroyed = checksKeys ? try db.prepare("SELECT 1 FROM keyring.destroyed_keys WHERE account_id = ? AND version = ?") : nil
-            let boundary = try db.prepare("SELECT 1 FROM accounts WHERE id = ? AND erased_before > ?")
+            let boundary = try db.prepare(
+                """
+                SELECT 1 FROM accounts WHERE id = ?1 AND erased_before > ?2
+                UNION ALL SELECT 1 FROM erased_generation_ids WHERE id = ?3 AND account_id = ?1
+                """
+            )
             return try generations.map { g in
                 // Inside the transaction, so a deletion run that starts meanwhile is ordered
                 // wholly before or after this insert.
-                try boundary.bind([g.accountID, g.createdAt.micros])
+                try boundary.bind([g.accountID, g.createdAt.micros, g.id])
                 if try boundary.step() {
                     while try boundary.step() {}
                     return .erased

@@ -203,6 +203,9 @@ struct AccessHistoryView {
             case "token.revoke":
                 what = "Token revoked"
                 tokenID = event.target
+            case "token.access":
+                what = "Token of \(text("user_id") ?? "a user") can now read this account"
+                tokenID = event.target
             case "generation.read": what = "Read generation \(target)"
             case "generation.export": what = "Export started"
             case "generation.export.end":
@@ -211,6 +214,8 @@ struct AccessHistoryView {
                 what = complete ? "Export finished: \(rows) generations" : "Export failed after \(rows) generations"
             default: what = event.action
             }
+            // A change made through the platform API: show who made the platform token used.
+            if tokenID == nil, event.actor.hasPrefix("platform:") { tokenID = String(event.actor.dropFirst("platform:".count)) }
             let origin = tokenID.flatMap { tokens[$0] }.map { token in
                 "made by \(token.createdBy ?? "an earlier version") on \(PageFormat.time(token.createdAt))"
                     + (token.userID.map { " for \($0)" } ?? "")
