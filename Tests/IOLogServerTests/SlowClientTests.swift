@@ -10,7 +10,7 @@ import Glibc
 
 /// A raw TCP connection to the server under test, for clients no HTTP library would be: ones
 /// that send half a request, or a header a byte at a time.
-private final class RawConnection {
+final class RawConnection {
     private let descriptor: Int32
 
     init(port: Int) throws {
@@ -75,6 +75,25 @@ struct SlowClientTests {
         let connection = try RawConnection(port: port)
         connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         return await connection.response()
+    }
+
+    @Test("a chunked body past the limit (no Content-Length) is answered 413, not 500")
+    func chunkedBodyOverTheLimit() async throws {
+        let fixture = try await Fixture { $0.maximumBodyBytes = 1024 }
+        defer { fixture.remove() }
+        try await fixture.withApp(mode: .live) { client in
+            let connection = try RawConnection(port: try #require(client.port))
+            let chunk = String(repeating: "x", count: 600)
+            let chunkLine = String(chunk.utf8.count, radix: 16) + "\r\n" + chunk + "\r\n"
+            connection.send(
+                "POST /v1/generations HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(fixture.gateway)\r\n"
+                    + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                    + chunkLine + chunkLine + "0\r\n\r\n"
+            )
+            let answer = await connection.response()
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(200))")
+            #expect(answer.contains("payload_too_large"))
+        }
     }
 
     @Test("a header trickled a byte at a time is cut off at the header deadline")
