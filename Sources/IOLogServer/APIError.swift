@@ -82,16 +82,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // NIO's too-many-bytes error (a chunked body past the limit) and the like: keep the status.
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.status.reasonPhrase)
         } catch {
-            logger.error("unhandled error", metadata: Self.logMetadata(for: error))
+            logger.error("unhandled error", metadata: .describing(error))
             throw APIError(status: .internalServerError, code: "internal", message: "internal error")
         }
-    }
-
-    /// What may be logged of an unexpected error: its type, and the code of iolog's own errors.
-    static func logMetadata(for error: any Error) -> Logger.Metadata {
-        var metadata: Logger.Metadata = ["error_type": "\(String(reflecting: type(of: error)))"]
-        if let error = error as? IOLogError { metadata["error_code"] = "\(error.code)" }
-        return metadata
     }
 
     static func code(for status: HTTPResponse.Status) -> String {
@@ -114,4 +107,14 @@ extension IOLogError {
     /// Stored content that cannot be shown (a body that fails to open, a destroyed or missing
     /// key): the API answers 500 `content_unavailable`, the pages a "Content unavailable" page.
     var isContentUnavailable: Bool { code == .corrupted || code == .keyUnavailable }
+}
+
+extension Logger.Metadata {
+    /// What may be logged of an error: its type, and the code of iolog's own errors. Never the
+    /// error itself: an error's description is data (see `APIErrorMiddleware`).
+    static func describing(_ error: any Error) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["error_type": "\(String(reflecting: type(of: error)))"]
+        if let error = error as? IOLogError { metadata["error_code"] = "\(error.code)" }
+        return metadata
+    }
 }

@@ -83,7 +83,7 @@ public struct AppServices: Service {
                 logger.warning("retention shortened", metadata: ["from": "\(previous)", "to": "\(retention)"])
             }
         } catch {
-            logger.error("retention not recorded", metadata: APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: error))
+            logger.error("retention not recorded", metadata: .describing(error))
         }
     }
 
@@ -127,7 +127,7 @@ struct RetentionService: Service {
                     logger.info("retention purge", metadata: ["rows": "\(report.rows)", "cutoff": "\(report.cutoff?.rfc3339 ?? "-")"])
                 }
             } catch {
-                logger.error("retention purge failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+                logger.error("retention purge failed", metadata: .describing(error))
             }
         }
     }

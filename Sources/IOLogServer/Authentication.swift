@@ -71,22 +71,14 @@ extension AppServices {
     /// Refusals for accounts that do not exist write nothing. Both look the account up the same
     /// way, and the audit write happens off the request path (`DenialQueue`), so neither the
     /// time nor the outcome of the answer tells whether the account exists.
-    func access(
-        accountID: String,
-        userID: String,
-        actor: String,
-        request: Request,
-        context: IOLogRequestContext
-    ) async throws
-        -> AccountAccess
-    {
+    func access(accountID: String, userID: String, request: Request, context: IOLogRequestContext) async throws -> AccountAccess {
         let role = try await store.role(accountID: accountID, userID: userID)
         if role == .admin { return .admin }
         let exists = Identifier.isValid(accountID) ? try await store.account(id: accountID) != nil : false
         if exists {
             let route = String((context.endpointPath ?? "unknown").prefix(200))
             let generationID = context.parameters.get("id").flatMap { Identifier.isValid($0) ? $0 : nil }
-            denials.submit(.init(accountID: accountID, actor: actor, route: "\(request.method) \(route)", generationID: generationID))
+            denials.submit(.init(accountID: accountID, actor: context.actor, route: "\(request.method) \(route)", generationID: generationID))
         }
         return role == .member ? .member : .outsider
     }
@@ -109,7 +101,7 @@ struct AccountAdminMiddleware: RouterMiddleware {
             throw APIError(status: .forbidden, code: "forbidden", message: "only a user token of an account admin may call this endpoint")
         }
         let account = try context.parameters.require("account")
-        switch try await services.access(accountID: account, userID: userID, actor: context.actor, request: request, context: context) {
+        switch try await services.access(accountID: account, userID: userID, request: request, context: context) {
         case .admin: return try await next(request, context)
         case .member: throw APIError(status: .forbidden, code: "forbidden", message: "only admins of this account can do this")
         case .outsider: throw APIError.accountNotFound

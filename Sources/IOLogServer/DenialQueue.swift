@@ -42,7 +42,7 @@ struct DenialQueue: Sendable {
                             generationID: denial.generationID
                         )
                     } catch {
-                        logger.error("access.denied not written", metadata: APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: error))
+                        logger.error("access.denied not written", metadata: .describing(error))
                     }
                 }
             }
@@ -57,7 +57,7 @@ struct DenialQueue: Sendable {
         do {
             try await read.flushDenials(all: true)
         } catch {
-            logger.error("access.denied counts not written", metadata: APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: error))
+            logger.error("access.denied counts not written", metadata: .describing(error))
         }
     }
 

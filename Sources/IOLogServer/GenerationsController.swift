@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import IOLogCore
+import Logging
 
 /// The admin read path (DESIGN §4.2): list, detail, export. Behind `AccountAdminMiddleware`.
 struct GenerationsController {
@@ -37,7 +38,7 @@ struct GenerationsController {
         else {
             throw APIError(status: .notFound, code: "not_found", message: "no such generation")
         }
-        return JSONBody.response(json: detail.jsonBytes)
+        return JSONBody.response(bytes: detail.jsonBytes)
     }
 
     /// JSONL, one generation with its bodies per line, streamed page by page.
@@ -74,7 +75,7 @@ struct GenerationsController {
                     // content), then fail the body so the connection closes without the last chunk.
                     logger.error(
                         "export failed",
-                        metadata: APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: error).merging(["account": "\(accountID)"]) { $1 }
+                        metadata: Logger.Metadata.describing(error).merging(["account": "\(accountID)"]) { $1 }
                     )
                     throw ExportAborted()
                 }

@@ -51,11 +51,7 @@ enum JSONBody {
     }
 
     /// A response whose body is JSON text already written.
-    static func response(json bytes: [UInt8], status: HTTPResponse.Status = .ok) -> Response {
-        response(bytes: bytes, status: status)
-    }
-
-    private static func response(bytes: some Sequence<UInt8>, status: HTTPResponse.Status) -> Response {
+    static func response(bytes: some Sequence<UInt8>, status: HTTPResponse.Status = .ok) -> Response {
         Response(
             status: status,
             headers: [.contentType: "application/json; charset=utf-8"],

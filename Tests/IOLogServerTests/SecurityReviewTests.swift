@@ -90,7 +90,7 @@ struct SecurityReviewServerTests {
         }
         #expect(logs.text.contains("EncodingError"))
         fixture.expectNoSecrets(in: logs.text)
-        let metadata = APIErrorMiddleware<IOLogRequestContext>.logMetadata(for: IOLogError(.corrupted, "x"))
+        let metadata = Logger.Metadata.describing(IOLogError(.corrupted, "x"))
         #expect(metadata["error_code"] != nil)
     }
 

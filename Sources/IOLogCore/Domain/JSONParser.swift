@@ -31,19 +31,12 @@ public struct JSONParser {
 
     /// Parses one JSON document (surrounding whitespace allowed, nothing else).
     public static func parse(_ bytes: some Collection<UInt8>, limits: Limits) throws(FieldError) -> JSONValue {
-        let result: Result<JSONValue, FieldError>? = bytes.withContiguousStorageIfAvailable { buffer in
+        func read(_ buffer: UnsafeBufferPointer<UInt8>) -> Result<JSONValue, FieldError> {
             var parser = JSONParser(buffer, limits)
             return Result { () throws(FieldError) in try parser.document() }
         }
-        switch result
-            ?? Array(bytes).withUnsafeBufferPointer({ buffer in
-                var parser = JSONParser(buffer, limits)
-                return Result { () throws(FieldError) in try parser.document() }
-            })
-        {
-        case .success(let value): return value
-        case .failure(let error): throw error
-        }
+        // Contiguous bytes (ByteBuffer, Array) are read in place; anything else is copied once.
+        return try (bytes.withContiguousStorageIfAvailable(read) ?? Array(bytes).withUnsafeBufferPointer(read)).get()
     }
 
     private let input: UnsafeBufferPointer<UInt8>
@@ -364,9 +357,6 @@ public struct JSONWriter {
             bytes.append(UInt8(ascii: "}"))
         }
     }
-
-    /// Appends text that is already JSON (a value this writer or the parser produced).
-    public mutating func append(rawJSON: some Collection<UInt8>) { bytes.append(contentsOf: rawJSON) }
 
     public mutating func write(string: String) {
         bytes.append(UInt8(ascii: "\""))

@@ -9,9 +9,10 @@ ALTER TABLE accounts ADD COLUMN erased_before INTEGER;
 -- Generations erased by id (deletion requests of scope `generations`): a retry of one of them
 -- by the gateway is never stored again. Ids only, like the request that lists them.
 CREATE TABLE erased_generation_ids (
-    id TEXT PRIMARY KEY,
     account_id TEXT NOT NULL,
-    request_id TEXT NOT NULL
+    id TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    PRIMARY KEY (account_id, id)
 ) STRICT, WITHOUT ROWID;
 
 -- Deployment settings that every process on this database must agree on, such as the

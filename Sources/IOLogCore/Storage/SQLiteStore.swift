@@ -345,9 +345,11 @@ public final class SQLiteStore: LogStore {
 
     // MARK: Retention
 
+    private static let recordedRetention = "SELECT value FROM settings WHERE name = 'retention_months'"
+
     public func retentionPolicy() async throws -> RetentionPolicy? {
         let text = try await reader.read { db in
-            try db.queryFirst("SELECT value FROM settings WHERE name = 'retention_months'") { $0.text(0) }
+            try db.queryFirst(Self.recordedRetention) { $0.text(0) }
         }
         return try text.map { text throws(IOLogError) in try RetentionPolicy(parsing: text) }
     }
@@ -356,7 +358,7 @@ public final class SQLiteStore: LogStore {
     public func setRetentionPolicy(_ policy: RetentionPolicy, at time: Timestamp, audit: AuditEvent) async throws -> RetentionPolicy? {
         let value = policy.months.map(String.init) ?? "unlimited"
         let previous = try await writer.write { db -> String? in
-            let current = try db.queryFirst("SELECT value FROM settings WHERE name = 'retention_months'") { $0.text(0) }
+            let current = try db.queryFirst(Self.recordedRetention) { $0.text(0) }
             guard current != value else { return current }
             try db.execute(
                 """
@@ -515,10 +517,10 @@ public final class SQLiteStore: LogStore {
             // Ids of a `generations` scope are remembered, so a retry of one is never stored again.
             try db.execute(
                 """
-                INSERT INTO erased_generation_ids (id, account_id, request_id)
-                SELECT j.value, r.account_id, r.id FROM deletion_requests r, json_each(r.scope_generation_ids) j
+                INSERT INTO erased_generation_ids (account_id, id, request_id)
+                SELECT r.account_id, j.value, r.id FROM deletion_requests r, json_each(r.scope_generation_ids) j
                 WHERE r.id = ? AND r.scope = 'generations'
-                ON CONFLICT (id) DO NOTHING
+                ON CONFLICT (account_id, id) DO NOTHING
                 """,
                 id
             )
@@ -640,7 +642,7 @@ public final class SQLiteStore: LogStore {
             let boundary = try db.prepare(
                 """
                 SELECT 1 FROM accounts WHERE id = ?1 AND erased_before > ?2
-                UNION ALL SELECT 1 FROM erased_generation_ids WHERE id = ?3 AND account_id = ?1
+                UNION ALL SELECT 1 FROM erased_generation_ids WHERE account_id = ?1 AND id = ?3
                 """
             )
             return try generations.map { g in

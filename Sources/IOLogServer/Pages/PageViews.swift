@@ -250,7 +250,7 @@ struct BodyView {
         case _ where Self.isMessage(value):
             messages = [Self.message(value)]
         default:
-            json = PageFormat.prettyJSON(value)
+            json = value.prettyText
         }
     }
 
@@ -261,7 +261,7 @@ struct BodyView {
 
     private static func message(_ value: JSONValue) -> Message {
         guard case .object(let fields) = value, case .string(let role)? = value["role"] else {
-            return Message(role: "message", roleClass: "other", name: nil, text: nil, json: PageFormat.prettyJSON(value))
+            return Message(role: "message", roleClass: "other", name: nil, text: nil, json: value.prettyText)
         }
         var name: String?
         if case .string(let text)? = value["name"] { name = text }
@@ -292,7 +292,7 @@ struct BodyView {
             roleClass: roleClass,
             name: name,
             text: text,
-            json: rest.isEmpty ? nil : PageFormat.prettyJSON(.object(rest))
+            json: rest.isEmpty ? nil : JSONValue.object(rest).prettyText
         )
     }
 }
@@ -336,6 +336,4 @@ enum PageFormat {
         guard let milliseconds else { return "–" }
         return milliseconds >= 10_000 ? String(format: "%.1f s", Double(milliseconds) / 1000) : "\(number(milliseconds)) ms"
     }
-
-    static func prettyJSON(_ value: JSONValue) -> String { value.prettyText }
 }

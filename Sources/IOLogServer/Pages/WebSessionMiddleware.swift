@@ -74,13 +74,7 @@ struct PageAccountMiddleware: RouterMiddleware {
     {
         guard let session = context.webSession else { throw PageError.notFound }
         let account = try context.parameters.require("account")
-        switch try await services.access(
-            accountID: account,
-            userID: session.record.userID,
-            actor: context.actor,
-            request: request,
-            context: context
-        ) {
+        switch try await services.access(accountID: account, userID: session.record.userID, request: request, context: context) {
         case .admin: return try await next(request, context)
         case .member:
             throw PageError(
@@ -139,7 +133,7 @@ struct PageErrorMiddleware: RouterMiddleware {
             logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
             return PageError(status: .internalServerError, heading: "Content unavailable", message: error.message)
         default:
-            logger.error("page failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            logger.error("page failed", metadata: .describing(error))
             return PageError(
                 status: .internalServerError,
                 heading: "Something went wrong",
