@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -89,7 +90,18 @@ def click_and_wait(driver, element):
     """Clicks something that loads a new page and waits until the old one is gone."""
     old = driver.find_element(By.TAG_NAME, "html")
     element.click()
-    WebDriverWait(driver, 10).until(expected_conditions.staleness_of(old))
+
+    def gone(_):
+        # Asked mid-navigation, Chromium can answer "Node with given id does not belong to the
+        # document" instead of a stale-element error: that too means the old page is gone.
+        try:
+            return expected_conditions.staleness_of(old)(driver)
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+
+    WebDriverWait(driver, 10).until(gone)
 
 
 def login(driver, server, token):
