@@ -38,14 +38,22 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // The numbered SQL migrations of both engines, at the repository's top level and
+        // compiled into the binary.
+        .target(
+            name: "IOLogSchema",
+            path: "schema",
+            resources: [.embedInCode("sqlite")],
+            swiftSettings: strict
+        ),
         .target(
             name: "IOLogCore",
             dependencies: [
+                "IOLogSchema",
                 "CSQLite",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.embedInCode("Schema")],
             swiftSettings: strict
         ),
         .target(

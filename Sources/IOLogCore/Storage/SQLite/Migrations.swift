@@ -1,4 +1,6 @@
-/// One numbered schema change, from a `.sql` file in `Schema/`.
+import IOLogSchema
+
+/// One numbered schema change, from a `.sql` file in the repository's `schema/` folder.
 public struct Migration: Sendable {
     /// Applied in ascending order; never reused.
     public let version: Int
@@ -37,14 +39,7 @@ public struct MigrationSet: Sendable {
     /// Refuses a database whose schema is newer than this build knows.
     public func apply(to database: Database) throws {
         try database.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
-                version INTEGER PRIMARY KEY,
-                name TEXT NOT NULL,
-                applied_at TEXT NOT NULL
-            ) STRICT
-            """
-        )
+String(decoding: EmbeddedSchema.sqliteMigrationsTable, as: UTF8.self))
         let current = try appliedVersion(of: database)
         if current > latestVersion {
             throw IOLogError.schemaTooNew(
@@ -72,22 +67,12 @@ public struct MigrationSet: Sendable {
 
 extension MigrationSet {
     /// The log database: accounts, memberships, tokens, generations, audit events.
-    public static let log = MigrationSet(
-        name: "log",
-        migrations: [
-            Migration(version: 1, name: "initial", sql: PackageResources.log_0001_initial_sql),
-            Migration(version: 2, name: "sessions", sql: PackageResources.log_0002_sessions_sql),
-            Migration(version: 3, name: "deletion_requests", sql: PackageResources.log_0003_deletion_requests_sql),
-            Migration(version: 4, name: "access_and_boundaries", sql: PackageResources.log_0004_access_and_boundaries_sql),
-        ]
-    )
+    public static let log = MigrationSet(name: "log", files: EmbeddedSchema.sqliteLog)
 
     /// The keyring: wrapped data keys, kept in a file of its own.
-    public static let keyring = MigrationSet(
-        name: "keyring",
-        migrations: [
-            Migration(version: 1, name: "initial", sql: PackageResources.keyring_0001_initial_sql),
-            Migration(version: 2, name: "destroyed_keys", sql: PackageResources.keyring_0002_destroyed_keys_sql),
-        ]
-    )
+    public static let keyring = MigrationSet(name: "keyring", files: EmbeddedSchema.sqliteKeyring)
+
+    init(name: String, files: [EmbeddedSchema.File]) {
+        self.init(name: name, migrations: files.map { Migration(version: $0.version, name: $0.name, sql: $0.sql) })
+    }
 }

@@ -1,0 +1,30 @@
+/// The numbered SQL migrations of every engine, compiled into the binary (one file to deploy).
+///
+/// The `.sql` files beside this one are the source of truth; this module only hands their
+/// bytes to `IOLogCore`, which applies them (`MigrationSet`). File names: `log_NNNN_name.sql`
+/// for the log database, `keyring_NNNN_name.sql` for the keyring, per engine folder.
+public enum EmbeddedSchema {
+    /// One migration file: its number, its name and its SQL.
+    public struct File: Sendable {
+        public let version: Int
+        public let name: String
+        public let sql: [UInt8]
+    }
+
+    /// SQLite: the log database, in the data folder's `iolog.sqlite`.
+    public static let sqliteLog: [File] = [
+        File(version: 1, name: "initial", sql: PackageResources.log_0001_initial_sql),
+        File(version: 2, name: "sessions", sql: PackageResources.log_0002_sessions_sql),
+        File(version: 3, name: "deletion_requests", sql: PackageResources.log_0003_deletion_requests_sql),
+        File(version: 4, name: "access_and_boundaries", sql: PackageResources.log_0004_access_and_boundaries_sql),
+    ]
+
+    /// SQLite: the keyring, in the data folder's `keyring.sqlite`.
+    public static let sqliteKeyring: [File] = [
+        File(version: 1, name: "initial", sql: PackageResources.keyring_0001_initial_sql),
+        File(version: 2, name: "destroyed_keys", sql: PackageResources.keyring_0002_destroyed_keys_sql),
+    ]
+
+    /// SQLite: the bookkeeping table of applied migrations, created before the first one.
+    public static let sqliteMigrationsTable: [UInt8] = PackageResources.schema_migrations_sql
+}
