@@ -34,6 +34,11 @@ let package = Package(
             providers: [.apt(["libsqlite3-dev"])]
         ),
         .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
             name: "COpenSSL",
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
@@ -51,6 +56,7 @@ let package = Package(
             dependencies: [
                 "IOLogSchema",
                 "CSQLite",
+                "CLibPQ",
                 "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,9 +89,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // What every test target shares: which engine the suite runs against (TestStorage).
+        .target(
+            name: "IOLogTestSupport",
+            dependencies: ["IOLogCore"],
+            path: "Tests/Support",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IOLogCoreTests",
-            dependencies: ["IOLogCore", "COpenSSL", "CSQLite"],
+            dependencies: ["IOLogCore", "IOLogTestSupport", "COpenSSL", "CSQLite"],
             swiftSettings: strict
         ),
         .testTarget(
@@ -93,13 +106,14 @@ let package = Package(
             dependencies: [
                 "IOLogServer",
                 "IOLogCore",
+                "IOLogTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "iologTests",
-            dependencies: ["iolog", "IOLogCore"],
+            dependencies: ["iolog", "IOLogCore", "IOLogTestSupport"],
             swiftSettings: strict
         ),
     ]

@@ -6,8 +6,10 @@ public protocol AppArguments: Sendable {
     var hostname: String { get }
     /// Port to listen on.
     var port: Int { get }
-    /// Where the SQLite databases live.
+    /// The data folder (the SQLite databases, the development master key).
     var dataFolder: DataFolder { get }
+    /// Where the data lives: the data folder's SQLite (the default) or PostgreSQL.
+    var storage: StorageLocation { get }
     /// The key that unwraps the accounts' data keys.
     var masterKey: MasterKey { get }
     /// Regions skipped besides `eu` (`--skip-region`).
@@ -27,6 +29,7 @@ public protocol AppArguments: Sendable {
 }
 
 extension AppArguments {
+    public var storage: StorageLocation { .sqlite(dataFolder) }
     public var extraSkippedRegions: [String] { [] }
     public var maximumBodyBytes: Int { AppDefaults.maximumBodyBytes }
     public var ingestQueueCapacity: Int { AppDefaults.ingestQueueCapacity }

@@ -4,6 +4,7 @@ import ServiceLifecycle
 
 /// The long-lived parts of a running service, opened once and closed on shutdown.
 public struct AppServices: Service {
+    public let engine: any StorageEngine
     public let store: any LogStore
     public let keyring: DataKeyring
     public let tokens: TokenService
@@ -20,7 +21,8 @@ public struct AppServices: Service {
     let denials = DenialQueue()
     let logger: Logger
 
-    /// Opens the data folder's databases and wires the services over them.
+    /// Opens the storage engine (without I/O: `prepare()` migrates it before the server starts)
+    /// and wires the services over it.
     public static func open(_ arguments: some AppArguments, logger: Logger = Logger(label: "iolog")) async throws -> AppServices {
         for region in arguments.extraSkippedRegions where !GenerationInput.isRegion(region) {
             throw IOLogError(.invalidInput, "--skip-region \(region) is not a region name (a short lowercase word)")
@@ -28,14 +30,9 @@ public struct AppServices: Service {
         guard (1...AppDefaults.maximumBodyBytesCeiling).contains(arguments.maximumBodyBytes) else {
             throw IOLogError(.invalidInput, "--max-body-bytes must be from 1 to \(AppDefaults.maximumBodyBytesCeiling) (256 MiB)")
         }
-        let store = try arguments.dataFolder.openStore()
-        let keyring: DataKeyring
-        do {
-            keyring = try await arguments.dataFolder.openKeyring(masterKey: arguments.masterKey)
-        } catch {
-            await store.close()
-            throw error
-        }
+        let engine = try arguments.storage.open()
+        let store = engine.store
+        let keyring = DataKeyring(keys: engine.keys, masterKey: arguments.masterKey, clock: arguments.clock)
         let writer = GenerationWriter(store: store, capacity: arguments.ingestQueueCapacity)
         let envelope = BodyEnvelope(keyring: keyring)
         let ingest = IngestService(
@@ -46,6 +43,7 @@ public struct AppServices: Service {
             clock: arguments.clock
         )
         return AppServices(
+            engine: engine,
             store: store,
             keyring: keyring,
             tokens: TokenService(store: store, clock: arguments.clock),
@@ -87,21 +85,33 @@ public struct AppServices: Service {
         }
     }
 
-    /// Closes the databases.
-    public func close() async {
-        await store.close()
-        await keyring.close()
+    /// Migrates the engine and checks the master key against the keyring; runs before the
+    /// server starts listening (Hummingbird's `beforeServerStarts`), so a server that listens
+    /// has a current schema and the right key.
+    public func prepare() async throws {
+        try await engine.migrate()
+        try await keyring.verifyMasterKey()
     }
 
-    /// Writes refused accesses to the audit trail until shutdown, then the last of them, then
-    /// closes the databases.
+    /// Writes refused accesses to the audit trail until shutdown, then the last of them.
     public func run() async throws {
         await withGracefulShutdownHandler {
             await denials.run(read: read, logger: logger)
         } onGracefulShutdown: {
             denials.finish()
         }
-        await close()
+    }
+}
+
+/// Closes the storage engine on shutdown. It is the first service of the group, so it stops
+/// last: after the server has answered its last request and the services above have written
+/// what they still held (the order is server, writer and audit queue, storage).
+struct StorageService: Service {
+    let engine: any StorageEngine
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await engine.close()
     }
 }
 

@@ -13,7 +13,7 @@ public func buildApplication(
 {
     let services = try await AppServices.open(arguments, logger: logger)
     let limits = arguments.connectionLimits
-    return Application(
+    var app = Application(
         router: buildRouter(services, logger: logger),
         server: limits.server(),
         configuration: ApplicationConfiguration(
@@ -21,10 +21,12 @@ public func buildApplication(
             serverName: "iolog",
             availableConnectionsDelegate: .maximum(limits.maximumConnections, logger: logger)
         ),
-        services: [services] + retentionServices(services, arguments, logger: logger),
+        services: [StorageService(engine: services.engine), services] + retentionServices(services, arguments, logger: logger),
         onServerRunning: { _ in await services.recordRetention() },
         logger: logger
     )
+    app.beforeServerStarts { try await services.prepare() }
+    return app
 }
 
 private func retentionServices(_ services: AppServices, _ arguments: some AppArguments, logger: Logger) -> [any Service] {

@@ -9,9 +9,18 @@ struct DataOptions: ParsableArguments {
 
     var folder: DataFolder { DataFolder(path: dataDirectory) }
 
-    /// Opens the log database, runs `body` with it and closes it, also when `body` throws.
-    func withStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
-        try await folder.openStore().withClose(body)
+    /// Where the data lives.
+    var storage: StorageLocation { .sqlite(folder) }
+
+    /// Opens and migrates the storage engine, runs `body` with it and closes it, also when
+    /// `body` throws.
+    func withEngine<T>(_ body: (any StorageEngine) async throws -> T) async throws -> T {
+        try await storage.withEngine(body)
+    }
+
+    /// `withEngine`, for commands that need only the log store.
+    func withStore<T>(_ body: (any LogStore) async throws -> T) async throws -> T {
+        try await withEngine { engine in try await body(engine.store) }
     }
 }
 

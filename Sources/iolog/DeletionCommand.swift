@@ -178,18 +178,10 @@ final class LockedTime: Sendable {
 }
 
 extension DataOptions {
-    /// A deletion service over the data folder's log database and keyring (no master key needed).
-    func withDeletion<T>(_ body: (DeletionService, SQLiteStore) async throws -> T) async throws -> T {
-        try await withStore { store in
-            let shredder = try folder.openKeyShredder()
-            do {
-                let result = try await body(DeletionService(store: store, keyring: shredder, clock: .system), store)
-                await shredder.close()
-                return result
-            } catch {
-                await shredder.close()
-                throw error
-            }
+    /// A deletion service over the log store and keyring (no master key needed).
+    func withDeletion<T>(_ body: (DeletionService, any LogStore) async throws -> T) async throws -> T {
+        try await withEngine { engine in
+            try await body(DeletionService(store: engine.store, keys: engine.keys, clock: .system), engine.store)
         }
     }
 }

@@ -58,6 +58,7 @@ struct Serve: AsyncParsableCommand {
             hostname: host,
             port: port,
             dataFolder: folder,
+            storage: data.storage,
             masterKey: masterKey,
             extraSkippedRegions: skipRegions,
             maximumBodyBytes: maxBodyBytes,
@@ -65,28 +66,21 @@ struct Serve: AsyncParsableCommand {
             connectionLimits: limits
         )
         let app = try await buildApplication(arguments)
-        if dev { try await printDevelopmentBanner(folder: folder, masterKey: masterKey) }
+        if dev { try await printDevelopmentBanner(folder: folder, storage: data.storage, masterKey: masterKey) }
         try await app.runService()
     }
 
     /// Seeds the demo organization through the real ingest path (sealed like any generation).
-    private func seedDemo(store: SQLiteStore, folder: DataFolder, masterKey: MasterKey) async throws -> Int {
-        let keyring = try await folder.openKeyring(masterKey: masterKey)
+    private func seedDemo(engine: any StorageEngine, masterKey: MasterKey) async throws -> Int {
+        let keyring = try await DataKeyring.open(keys: engine.keys, masterKey: masterKey)
         let ingest = IngestService(
-            store: store,
+            store: engine.store,
             envelope: BodyEnvelope(keyring: keyring),
-            writer: GenerationWriter(store: store),
+            writer: GenerationWriter(store: engine.store),
             policy: IngestPolicy(extraSkippedRegions: skipRegions),
             clock: .system
         )
-        do {
-            let seeded = try await DemoData(store: store, ingest: ingest).seed()
-            await keyring.close()
-            return seeded
-        } catch {
-            await keyring.close()
-            throw error
-        }
+        return try await DemoData(store: engine.store, ingest: ingest).seed()
     }
 
     /// --master-key-file, else IOLOG_MASTER_KEY, else (only with --dev) the folder's development key.
@@ -112,12 +106,12 @@ struct Serve: AsyncParsableCommand {
         return key
     }
 
-    private func printDevelopmentBanner(folder: DataFolder, masterKey: MasterKey) async throws {
+    private func printDevelopmentBanner(folder: DataFolder, storage: StorageLocation, masterKey: MasterKey) async throws {
         // With --demo, logging counts as on since 15 days ago, so the demo data can span two weeks.
         let since = Timestamp(micros: Clock.system.nowMicros() - 15 * 86_400_000_000)
-        let (tokens, seeded) = try await folder.openStore().withClose { store in
-            let tokens = try await DevelopmentSetup(store: store).run(loggingSince: demo ? since : nil)
-            return (tokens, demo ? try await seedDemo(store: store, folder: folder, masterKey: masterKey) : 0)
+        let (tokens, seeded) = try await storage.withEngine { engine in
+            let tokens = try await DevelopmentSetup(store: engine.store).run(loggingSince: demo ? since : nil)
+            return (tokens, demo ? try await seedDemo(engine: engine, masterKey: masterKey) : 0)
         }
         warn("DEVELOPMENT MODE: the master key lives in the data folder next to the data it protects.")
         print(
@@ -150,6 +144,7 @@ struct ServeArguments: AppArguments {
     let hostname: String
     let port: Int
     let dataFolder: DataFolder
+    let storage: StorageLocation
     let masterKey: MasterKey
     let extraSkippedRegions: [String]
     let maximumBodyBytes: Int
@@ -160,18 +155,4 @@ struct ServeArguments: AppArguments {
 /// Writes a warning line to standard error.
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("iolog: warning: \(message)\n".utf8))
-}
-
-extension SQLiteStore {
-    /// Runs `body` and closes the store afterwards, also when `body` throws.
-    func withClose<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
-        do {
-            let result = try await body(self)
-            await close()
-            return result
-        } catch {
-            await close()
-            throw error
-        }
-    }
 }

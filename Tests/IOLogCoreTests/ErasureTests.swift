@@ -1,4 +1,5 @@
 import Foundation
+import IOLogTestSupport
 import Synchronization
 import Testing
 
@@ -14,7 +15,8 @@ struct ErasureTests {
     struct World {
         let folder: TemporaryFolder
         let masterKey: MasterKey
-        let store: SQLiteStore
+        let engine: any StorageEngine
+        let store: any LogStore
         let keyring: DataKeyring
         let clock: Clock
 
@@ -22,8 +24,9 @@ struct ErasureTests {
         init(folder: TemporaryFolder, masterKey: MasterKey, clock: Clock) async throws {
             self.folder = folder
             self.masterKey = masterKey
-            store = try folder.dataFolder.openStore()
-            keyring = try await folder.dataFolder.openKeyring(masterKey: masterKey)
+            engine = try await folder.dataFolder.openEngine()
+            store = engine.store
+            keyring = try await engine.keyring(masterKey: masterKey)
             self.clock = clock
         }
 
@@ -59,9 +62,8 @@ struct ErasureTests {
             return generation
         }
 
-        func deletion() throws -> (DeletionDesk, DeletionService, KeyShredder) {
-            let shredder = try folder.dataFolder.openKeyShredder()
-            return (DeletionDesk(store: store, clock: clock), DeletionService(store: store, keyring: shredder, clock: clock), shredder)
+        func deletion() -> (DeletionDesk, DeletionService) {
+            (DeletionDesk(store: store, clock: clock), DeletionService(store: store, keys: engine.keys, clock: clock))
         }
 
         func opens(_ generation: SealedGeneration) async -> Bool {
@@ -75,8 +77,7 @@ struct ErasureTests {
         }
 
         func close() async {
-            await store.close()
-            await keyring.close()
+            await engine.close()
         }
     }
 
@@ -132,9 +133,8 @@ struct ErasureTests {
         // Longer retention keeps more; unlimited keeps everything.
         #expect(try await RetentionPurge(store: world.store, policy: .unlimited, clock: world.clock).run(actor: "test").rows == 0)
 
-        let events = try await world.store.withDatabase { db in
-            try db.query("SELECT action, detail FROM audit_events WHERE action = 'retention.purge'") { ($0.text(0), $0.optionalText(1)) }
-        }
+        let events = try await TestSQL.rows(world.engine, "SELECT action, detail FROM audit_events WHERE action = 'retention.purge'")
+            .map { ($0[0], Optional($0[1])) }
         #expect(events.count == 1)
         #expect(events.first?.1?.contains("\"rows\":\(RetentionPurge.batchSize + 22)") == true)
         await world.close()
@@ -158,7 +158,7 @@ struct ErasureTests {
         // Before the run they are there (the scanner finds them).
         #expect(try world.folder.allFiles().contains { scanner.firstHit(in: $0.bytes) != nil })
 
-        let (desk, service, shredder) = try world.deletion()
+        let (desk, service) = world.deletion()
         await #expect(throws: IOLogError.self) {
             try await desk.request(accountID: "org_a", requestedBy: "bob", ticket: "T-1", scope: .account, filedBy: "test")
         }
@@ -178,7 +178,6 @@ struct ErasureTests {
         for phase in ["open", "closed"] {
             if phase == "closed" {
                 await world.close()
-                await shredder.close()
             }
             let files = try world.folder.allFiles()
             #expect(files.count >= 2)
@@ -195,9 +194,8 @@ struct ErasureTests {
         let events = try await reopened.store.auditEvents(accountID: "org_a", actions: nil, before: nil, limit: 10).map(\.event.action)
         #expect(events.prefix(3) == ["deletion.complete", "deletion.run", "deletion.request"])
         // Running it again changes nothing.
-        let (_, again, shredderAgain) = try reopened.deletion()
+        let (_, again) = reopened.deletion()
         #expect(try await again.run(id: request.id, runBy: "x") == receipt)
-        await shredderAgain.close()
         await reopened.close()
     }
 
@@ -209,7 +207,7 @@ struct ErasureTests {
         let late = try await world.add("late")
         let listed = try await world.add("listed")
         try await world.add("other-account", account: "org_b")
-        let (desk, service, shredder) = try world.deletion()
+        let (desk, service) = world.deletion()
         let byIDs = try await desk.request(
             accountID: "org_a",
             requestedBy: "alice",
@@ -233,7 +231,6 @@ struct ErasureTests {
         #expect(try await world.store.generation(id: early.id) == nil)
         #expect(await world.opens(late))
         #expect(try await world.store.deletionRequests(accountID: "org_a", status: .completed).count == 2)
-        await shredder.close()
         await world.close()
     }
 
@@ -260,8 +257,7 @@ struct ErasureTests {
         }
         let inFlight = try row("in-flight", sealer)
         // …then an erasure destroys the account's keys before the commit.
-        let shredder = try world.folder.dataFolder.openKeyShredder()
-        #expect(try await shredder.destroyKeys(of: "org_a", at: Self.now) == 1)
+        #expect(try await world.engine.keys.destroyKeys(accountID: "org_a", at: Self.now) == 1)
         #expect(try await world.store.insertGenerations([inFlight]) == [.keyDestroyed])
         #expect(try await world.store.generation(id: "in-flight") == nil)
         // Sealed again with the fresh key, it is stored and readable.
@@ -269,7 +265,6 @@ struct ErasureTests {
         let resealed = try row("in-flight", fresh)
         #expect(try await world.store.insertGenerations([resealed]) == [.stored])
         #expect(await world.opens(resealed))
-        await shredder.close()
         await world.close()
     }
 }

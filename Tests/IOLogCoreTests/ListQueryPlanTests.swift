@@ -1,3 +1,4 @@
+import IOLogTestSupport
 import Testing
 
 @testable import IOLogCore
@@ -39,7 +40,10 @@ struct ListQueryPlanTests {
     func planSearchesAnIndexInOrder(_ combination: Combination) async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        // SQLite's planner, whichever engine the run is for: the query is SQLite's own.
+        let storeEngine = try SQLiteEngine(folder: folder.dataFolder)
+        try await storeEngine.migrate()
+        let store = storeEngine.sqliteStore
         let (sql, arguments) = SQLiteStore.listQuery(
             columns: SQLiteStore.summaryColumns,
             accountID: "org_acme",
@@ -54,7 +58,7 @@ struct ListQueryPlanTests {
             while try statement.step() { lines.append(Row(statement: statement).text(3)) }
             return lines
         }
-        await store.close()
+        await storeEngine.close()
         let text = plan.joined(separator: "\n")
         #expect(
             text.contains("SEARCH generations USING INDEX generations_by_")

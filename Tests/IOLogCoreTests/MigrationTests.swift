@@ -1,4 +1,5 @@
 import Foundation
+import IOLogTestSupport
 import Testing
 
 @testable import IOLogCore
@@ -23,11 +24,14 @@ struct MigrationTests {
     @Test func databaseFromANewerIologIsRefused() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
-        await store.close()
+        let storeEngine = try SQLiteEngine(folder: folder.dataFolder)
+        try await storeEngine.migrate()
+        await storeEngine.close()
         let database = try Database(path: folder.dataFolder.logDatabasePath)
         try database.execute("INSERT INTO schema_migrations VALUES (9999, 'from the future', 'now')")
-        let error = #expect(throws: IOLogError.self) { try folder.dataFolder.openStore() }
+        let again = try SQLiteEngine(folder: folder.dataFolder)
+        let error = await #expect(throws: IOLogError.self) { try await again.migrate() }
+        await again.close()
         #expect(error?.code == .schemaTooNew)
         #expect(error?.message.contains("9999") == true)
         #expect(error?.message.contains("newer iolog") == true)

@@ -1,4 +1,5 @@
 import Foundation
+import IOLogTestSupport
 import Testing
 
 @testable import IOLogCore
@@ -11,8 +12,10 @@ struct NoPlaintextAtRestTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let data = folder.dataFolder
-        let store = try data.openStore()
-        let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
+        let storeEngine = try await data.openEngine()
+        let store = storeEngine.store
+        let keyringEngine = try await data.openEngine()
+        let keyring = try await keyringEngine.keyring(masterKey: try randomMasterKey())
         _ = try await AccountDirectory(store: store).upsertAccount(id: "org_marker", kind: .organization, name: nil, actor: "test")
 
         let markers = ["PROMPT-MARKER-7f3a9c", "COMPLETION-MARKER-51be02", "REASONING-MARKER-c0ffee"]
@@ -42,8 +45,8 @@ struct NoPlaintextAtRestTests {
             field: .completion
         )
         #expect(String(decoding: opened, as: UTF8.self) == markers[1])
-        await store.close()
-        await keyring.close()
+        await storeEngine.close()
+        await keyringEngine.close()
 
         // …but not in any file.
         let files = try folder.allFiles()

@@ -1,4 +1,5 @@
 import Foundation
+import IOLogTestSupport
 import Testing
 
 @testable import IOLogCore
@@ -48,10 +49,9 @@ struct SecurityReviewTests {
         let world = try await ErasureTests.World()
         defer { world.folder.remove() }
         try await world.add("gen-1", createdAt: Timestamp(micros: ErasureTests.now.micros - 60_000_000))
-        let (desk, service, shredder) = try world.deletion()
+        let (desk, service) = world.deletion()
         let request = try await desk.request(accountID: "org_a", requestedBy: "alice", ticket: "T-1", scope: .account, filedBy: "cli:test")
         _ = try await service.run(id: request.id, runBy: "cli:test")
-        await shredder.close()
         #expect(try await world.store.account(id: "org_a")?.erasedBefore == Timestamp(micros: request.createdAt.micros + 1))
         // Sealed under the fresh key, as a generation in flight during the run would be.
         await #expect(throws: IOLogError.self) { try await world.add("gen-late", createdAt: request.createdAt) }
@@ -77,7 +77,7 @@ struct SecurityReviewTests {
         defer { world.folder.remove() }
         try await world.add("gen-keep")
         try await world.add("gen-gone")
-        let (desk, service, shredder) = try world.deletion()
+        let (desk, service) = world.deletion()
         let request = try await desk.request(
             accountID: "org_a",
             requestedBy: "alice",
@@ -86,7 +86,6 @@ struct SecurityReviewTests {
             filedBy: "cli:test"
         )
         #expect(try await service.run(id: request.id, runBy: "cli:test").rowsErased == 1)
-        await shredder.close()
         await #expect(throws: IOLogError.self) { try await world.add("gen-gone") }
         #expect(try await world.store.generation(id: "gen-gone") == nil)
         #expect(try await world.store.generation(id: "gen-keep") != nil)
@@ -113,7 +112,8 @@ struct SecurityReviewTests {
 
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         #expect(try await store.retentionPolicy() == nil)
         let audit = AuditEvent(occurredAt: Timestamp(micros: 1), actor: "serve", action: "retention.set")
         try await store.setRetentionPolicy(.unlimited, at: Timestamp(micros: 1), audit: audit)
@@ -126,7 +126,7 @@ struct SecurityReviewTests {
             return
         }
         #expect(rows == 2)
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test("refusals of one caller on one account are coalesced, the end of a burst is kept, memory stays bounded")
@@ -159,11 +159,13 @@ struct SecurityReviewTests {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         chmod(folder.path, 0o755)
-        let store = try folder.dataFolder.openStore()
-        await store.close()
+        // The data folder's own files: SQLite's, whichever engine the run is for.
+        let storeEngine = try SQLiteEngine(folder: folder.dataFolder)
+        try await storeEngine.migrate()
+        await storeEngine.close()
         chmod(folder.dataFolder.logDatabasePath, 0o644)
-        let again = try folder.dataFolder.openStore()
-        await again.close()
+        let againEngine = try SQLiteEngine(folder: folder.dataFolder)
+        await againEngine.close()
         func mode(_ path: String) throws -> Int {
             (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int) ?? -1
         }

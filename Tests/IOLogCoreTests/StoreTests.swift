@@ -1,4 +1,5 @@
 import Foundation
+import IOLogTestSupport
 import Testing
 
 @testable import IOLogCore
@@ -8,7 +9,8 @@ struct StoreTests {
     @Test func accountsKeepTheirLoggingSettingOnUpsert() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         let created = try await AccountDirectory(store: store).upsertAccount(id: "org_acme", kind: .organization, name: "Acme", actor: "test")
         #expect(created.ioLogging == IOLoggingSetting(enabled: false, enabledAt: nil))
         let on = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Timestamp(micros: 100), audit: nil)
@@ -24,13 +26,14 @@ struct StoreTests {
         await #expect(throws: IOLogError.self) {
             try await store.setIOLogging(accountID: "nope", enabled: true, at: Timestamp(micros: 1), audit: nil)
         }
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func membershipsNeedAnAccount() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         let error = await #expect(throws: IOLogError.self) {
             try await AccountDirectory(store: store).setRole(accountID: "ghost", userID: "u", role: .admin, actor: "test")
         }
@@ -43,13 +46,14 @@ struct StoreTests {
         #expect(try await AccountDirectory(store: store).removeMember(accountID: "acct", userID: "u", actor: "test"))
         #expect(try await AccountDirectory(store: store).removeMember(accountID: "acct", userID: "u", actor: "test") == false)
         #expect(try await store.role(accountID: "acct", userID: "u") == nil)
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func generationsRoundTripAndIdsAreUnique() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
         let generation = SealedGeneration(
             id: "gen-1",
@@ -76,15 +80,17 @@ struct StoreTests {
         let error = await #expect(throws: IOLogError.self) { try await store.insertGeneration(generation) }
         #expect(error?.code == .conflict)
         #expect(try await store.generation(id: "gen-2") == nil)
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func databaseFilesArePrivate() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
         let data = DataFolder(path: folder.path + "/data")
-        let store = try data.openStore()
-        let keyring = try await data.openKeyring(masterKey: try randomMasterKey())
+        let storeEngine = try await data.openEngine()
+        let store = storeEngine.store
+        let keyringEngine = try await data.openEngine()
+        let keyring = try await keyringEngine.keyring(masterKey: try randomMasterKey())
         _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
         _ = try await keyring.currentKey(for: "acct")
         let folderMode = try FileManager.default.attributesOfItem(atPath: data.path)[.posixPermissions] as? Int
@@ -93,7 +99,7 @@ struct StoreTests {
             let mode = try FileManager.default.attributesOfItem(atPath: data.path + "/" + name)[.posixPermissions] as? Int
             #expect(mode == 0o600, "\(name) has mode \(String(mode ?? 0, radix: 8))")
         }
-        await store.close()
-        await keyring.close()
+        await storeEngine.close()
+        await keyringEngine.close()
     }
 }

@@ -1,3 +1,4 @@
+import IOLogTestSupport
 import Testing
 
 @testable import IOLogCore
@@ -7,7 +8,8 @@ struct TokenTests {
     @Test func tokensAuthenticateAsTheirKind() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         let service = TokenService(store: store)
         let gateway = try await service.create(kind: .gateway, actor: "test")
         let platform = try await service.create(kind: .platform, actor: "test")
@@ -16,13 +18,14 @@ struct TokenTests {
         #expect(try await service.authenticate(gateway.token) == .gateway(tokenID: gateway.record.id))
         #expect(try await service.authenticate(platform.token) == .platform(tokenID: platform.record.id))
         #expect(try await service.authenticate(user.token) == .user(tokenID: user.record.id, userID: "user_42"))
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func wrongMalformedAndRevokedTokensAreRejected() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         let service = TokenService(store: store)
         let issued = try await service.create(kind: .gateway, actor: "test")
         var wrongSecret = issued.token
@@ -38,26 +41,28 @@ struct TokenTests {
         let again = await #expect(throws: IOLogError.self) { try await service.revoke(id: issued.record.id, actor: "test") }
         #expect(again?.code == .notFound)
         #expect(try await store.tokens().first?.revokedAt != nil)
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func onlyUserTokensHaveUsers() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         let service = TokenService(store: store)
         await #expect(throws: IOLogError.self) { try await service.create(kind: .user, actor: "test") }
         await #expect(throws: IOLogError.self) { try await service.create(kind: .gateway, userID: "u", actor: "test") }
         await #expect(throws: IOLogError.self) { try await service.create(kind: .user, userID: "bad id", actor: "test") }
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func onlyTheSecretsDigestIsStored() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
-        let store = try folder.dataFolder.openStore()
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
         let issued = try await TokenService(store: store).create(kind: .platform, actor: "test")
-        await store.close()
+        await storeEngine.close()
         let secret = Array(issued.token.split(separator: "_").last!.utf8)
         for file in try folder.allFiles() {
             #expect(!file.bytes.contains(subsequence: secret), "token secret found in \(file.path)")

@@ -63,10 +63,11 @@ struct DeletionAPITests {
             let requestID = try #require(filed["id"] as? String)
 
             // Support runs it with the server up, as `iolog deletion run` does.
-            try await fixture.withStore { store in
-                let shredder = try fixture.arguments.dataFolder.openKeyShredder()
-                let receipt = try await DeletionService(store: store, keyring: shredder, clock: .system).run(id: requestID, runBy: "cli:support")
-                await shredder.close()
+            try await fixture.withEngine { engine in
+                let receipt = try await DeletionService(store: engine.store, keys: engine.keys, clock: .system).run(
+                    id: requestID,
+                    runBy: "cli:support"
+                )
                 #expect(receipt.rowsErased == 3)
             }
             for id in ids.prefix(3) {
@@ -78,10 +79,8 @@ struct DeletionAPITests {
             let (_, whole) = try await call(client, .post, uri, token: fixture.admin, body: [:])
             let wholeID = try #require(whole["id"] as? String)
             #expect((whole["scope"] as? [String: Any])?["kind"] as? String == "account")
-            try await fixture.withStore { store in
-                let shredder = try fixture.arguments.dataFolder.openKeyShredder()
-                _ = try await DeletionService(store: store, keyring: shredder, clock: .system).run(id: wholeID, runBy: "cli:support")
-                await shredder.close()
+            try await fixture.withEngine { engine in
+                _ = try await DeletionService(store: engine.store, keys: engine.keys, clock: .system).run(id: wholeID, runBy: "cli:support")
             }
             #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/\(ids[4])", token: fixture.admin).0 == .notFound)
             #expect(try await call(client, .get, "/v1/accounts/org_other/generations/gen-other", token: fixture.otherAdmin).0 == .ok)
@@ -120,11 +119,7 @@ struct DeletionAPITests {
         try await fixture.withApp { client in
             // Old enough only relative to a clock four months on: insert directly, as if stored long ago.
             #expect(try await client.ingest(generation("gen-new"), token: fixture.gateway).0 == .created)
-            try await fixture.withStore { store in
-                try await store.withDatabase { db in
-                    _ = try db.execute("UPDATE generations SET created_at = created_at - ? WHERE id = 'gen-new'", Int64(100 * 86_400_000_000))
-                }
-            }
+            try await fixture.sql("UPDATE generations SET created_at = created_at - \(100 * 86_400_000_000 as Int64) WHERE id = 'gen-new'")
             var gone = false
             for _ in 0..<100 where !gone {
                 try await Task.sleep(for: .milliseconds(50))
@@ -139,9 +134,7 @@ struct DeletionAPITests {
             }
             #expect(gone)
         }
-        let purges = try await fixture.withStore { store in
-            try await store.withDatabase { db in try db.query("SELECT actor FROM audit_events WHERE action = 'retention.purge'") { $0.text(0) } }
-        }
+        let purges = try await fixture.sql("SELECT actor FROM audit_events WHERE action = 'retention.purge'").map { $0[0] }
         #expect(purges == ["serve:retention"])
     }
 }

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import IOLogCore
 import IOLogServer
+import IOLogTestSupport
 import Logging
 import Synchronization
 import Testing
@@ -11,6 +12,8 @@ struct TestArguments: AppArguments {
     let hostname = "127.0.0.1"
     let port = 0
     let dataFolder: DataFolder
+    /// The engine under test (`TestStorage`): SQLite in the folder, or a PostgreSQL database of its own.
+    let storage: StorageLocation
     let masterKey: MasterKey
     var extraSkippedRegions: [String] = []
     var maximumBodyBytes = AppDefaults.maximumBodyBytes
@@ -21,6 +24,7 @@ struct TestArguments: AppArguments {
 
     init(folder: String, masterKey: MasterKey? = nil) throws {
         dataFolder = DataFolder(path: folder)
+        storage = try TestStorage.location(for: dataFolder)
         self.masterKey = try masterKey ?? MasterKey(SymmetricKey.random())
     }
 }
@@ -78,7 +82,8 @@ struct Fixture {
     init(configure: (inout TestArguments) -> Void = { _ in }) async throws {
         arguments = try TestArguments(folder: path)
         configure(&arguments)
-        let store = try arguments.dataFolder.openStore()
+        let storeEngine = try await arguments.dataFolder.openEngine()
+        let store = storeEngine.store
         let directory = AccountDirectory(store: store, clock: .fixed(Fixture.enabledAt.date))
         _ = try await directory.upsertAccount(id: "org_acme", kind: .organization, name: "Acme", actor: "test")
         _ = try await store.setIOLogging(accountID: "org_acme", enabled: true, at: Fixture.enabledAt, audit: nil)
@@ -98,7 +103,7 @@ struct Fixture {
         let revokedToken = try await tokens.create(kind: .gateway, actor: "test")
         try await tokens.revoke(id: revokedToken.record.id, actor: "test")
         revoked = revokedToken.token
-        await store.close()
+        await storeEngine.close()
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: path) }
@@ -131,17 +136,20 @@ struct Fixture {
         }
     }
 
-    /// Reopens the log database after the app has closed it.
-    func withStore<T>(_ body: (SQLiteStore) async throws -> T) async throws -> T {
-        let store = try arguments.dataFolder.openStore()
-        do {
-            let result = try await body(store)
-            await store.close()
-            return result
-        } catch {
-            await store.close()
-            throw error
-        }
+    /// Opens the storage (again, or beside the running app, as a command would).
+    func withEngine<T>(_ body: (any StorageEngine) async throws -> T) async throws -> T {
+        try await TestStorage.with(arguments.dataFolder, body)
+    }
+
+    /// `withEngine`, for the log store alone.
+    func withStore<T>(_ body: (any LogStore) async throws -> T) async throws -> T {
+        try await withEngine { engine in try await body(engine.store) }
+    }
+
+    /// Raw SQL on the app's database, on either engine (see `TestSQL`).
+    @discardableResult
+    func sql(_ statement: String) async throws -> [[String]] {
+        try await withEngine { engine in try await TestSQL.rows(engine, statement) }
     }
 }
 

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import IOLogCore
 import IOLogServer
+import IOLogTestSupport
 import Testing
 
 @Suite("Server wiring")
@@ -38,9 +39,13 @@ struct HealthTests {
     @Test func aWrongMasterKeyStopsStartUp() async throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let keyring = try await DataFolder(path: path).openKeyring(masterKey: MasterKey(SymmetricKey.random()))
-        await keyring.close()
-        let error = await #expect(throws: IOLogError.self) { try await buildApplication(try TestArguments(folder: path)) }
+        let keyringEngine = try await DataFolder(path: path).openEngine()
+        _ = try await keyringEngine.keyring(masterKey: MasterKey(SymmetricKey.random()))
+        await keyringEngine.close()
+        // Checked before the server starts listening.
+        let services = try await AppServices.open(try TestArguments(folder: path))
+        let error = await #expect(throws: IOLogError.self) { try await services.prepare() }
         #expect(error?.code == .keyUnavailable)
+        await services.engine.close()
     }
 }

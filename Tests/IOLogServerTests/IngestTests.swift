@@ -20,12 +20,8 @@ struct IngestTests {
             #expect(again == .ok)
             #expect(againBody["status"] as? String == "duplicate")
         }
-        let count = try await fixture.withStore { store in
-            try await store.withDatabase { db in
-                try db.queryFirst("SELECT count(*) FROM generations WHERE id = 'gen-01JD3X4K7Q'") { $0.int64(0) }
-            }
-        }
-        #expect(count == 1)
+        let count = try await fixture.sql("SELECT count(*) FROM generations WHERE id = 'gen-01JD3X4K7Q'")
+        #expect(count == [["1"]])
     }
 
     @Test func sameIdWithOtherContentOrAccountIsAConflict() async throws {
@@ -80,9 +76,7 @@ struct IngestTests {
             let (noRouting, _) = try await client.ingest(generation(["routing": NSNull()]), token: fixture.gateway)
             #expect(noRouting == .created)
         }
-        let regions = try await fixture.withStore { store in
-            try await store.withDatabase { db in try db.query("SELECT region FROM generations ORDER BY region") { $0.text(0) } }
-        }
+        let regions = try await fixture.sql("SELECT region FROM generations ORDER BY region").map { $0[0] }
         #expect(regions == ["apac", "global"])
     }
 
@@ -215,9 +209,7 @@ struct BatchIngestTests {
                 #expect((results[5]["error"] as? [String: Any])?["code"] as? String == "conflict")
             }
         }
-        let ids = try await fixture.withStore { store in
-            try await store.withDatabase { db in try db.query("SELECT id FROM generations ORDER BY id") { $0.text(0) } }
-        }
+        let ids = try await fixture.sql("SELECT id FROM generations ORDER BY id").map { $0[0] }
         #expect(ids == ["gen-b1", "gen-existing"])
     }
 

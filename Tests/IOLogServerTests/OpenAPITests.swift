@@ -40,7 +40,7 @@ struct OpenAPITests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let services = try await AppServices.open(try TestArguments(folder: path))
         let router = buildRouter(services, logger: Logger(label: "test"))
-        await services.close()
+        await services.engine.close()
         let served = Set(router.routes.map { "\($0.method) \($0.path)" })
         let documented = try Self.documentedOperations()
         #expect(!served.isEmpty)

@@ -120,10 +120,8 @@ struct PagesTests {
             #expect(try await second.login(fixture.admin, next: "/accounts/org_acme/settings").1[.location] == "/accounts/org_acme/settings")
         }
         let cookie = sessionCookie.withLock { $0 }
-        let stored = try await fixture.withStore { store in
-            try await store.withDatabase { db in try db.query("SELECT secret_sha256 FROM sessions") { $0.blob(0) } }
-        }
-        #expect(stored.contains(Digest.sha256(cookie.utf8)))
+        let stored = try await fixture.withStore { store in try await store.session(secretSHA256: Digest.sha256(cookie.utf8), at: Fixture.now) }
+        #expect(stored != nil)
         // Only the digest is stored: the cookie itself is in no file of the data folder.
         for file in try FileManager.default.contentsOfDirectory(atPath: fixture.path) {
             let bytes = try Data(contentsOf: URL(fileURLWithPath: fixture.path + "/" + file))
@@ -173,12 +171,8 @@ struct PagesTests {
             #expect(try await revoking.get("/accounts/org_acme/logs").0 == .found)
             #expect(try await revoking.post("/accounts/org_acme/settings/io-logging", form: ["csrf": "x", "enabled": "false"]).0 == .unauthorized)
         }
-        let left = try await fixture.withStore { store in
-            try await store.withDatabase { db in
-                try db.queryFirst("SELECT count(*) FROM sessions WHERE token_id = ?", issued.record.id) { $0.int64(0) }
-            }
-        }
-        #expect(left == 0)
+        let left = try await fixture.sql("SELECT count(*) FROM sessions WHERE token_id = '\(issued.record.id)'")
+        #expect(left == [["0"]])
     }
 
     @Test("the same access rules as the API: member 403, outsider and unknown account the same 404, denials audited")

@@ -113,13 +113,12 @@ struct PlatformAndSettingsTests {
         }
         try await fixture.withStore { (store) async throws -> Void in
             #expect(try await store.generation(id: "gen-before-off") != nil)
-            let events = try await store.withDatabase { db in
-                try db.query(
-                    "SELECT actor, action, account_id FROM audit_events WHERE account_id = 'org_acme' AND action LIKE 'io_logging.%' ORDER BY seq"
-                ) {
-                    [$0.text(0), $0.text(1), $0.text(2)]
-                }
-            }
+            let events = try await store.auditEvents(
+                accountID: "org_acme",
+                actions: ["io_logging.enable", "io_logging.disable"],
+                before: nil,
+                limit: 100
+            ).reversed().map { [$0.event.actor, $0.event.action, $0.event.accountID ?? ""] }
             #expect(events.map { $0[1] } == ["io_logging.disable", "io_logging.enable"])
             #expect(events.allSatisfy { $0[0].hasPrefix("user:alice ") && $0[2] == "org_acme" })
         }

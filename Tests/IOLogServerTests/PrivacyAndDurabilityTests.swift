@@ -103,11 +103,7 @@ struct PrivacyAndDurabilityTests {
                 acked.withLock { $0 = ids }
             }
         }
-        let present = try await fixture.withStore { store in
-            try await store.withDatabase { db in
-                Set(try db.query("SELECT id FROM generations WHERE id LIKE 'gen-concurrent-%'") { $0.text(0) })
-            }
-        }
+        let present = Set(try await fixture.sql("SELECT id FROM generations WHERE id LIKE 'gen-concurrent-%'").map { $0[0] })
         #expect(Set(acked.withLock { $0 }).isSubset(of: present))
         #expect(present.count == requests)
     }

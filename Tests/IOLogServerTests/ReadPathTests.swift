@@ -68,11 +68,7 @@ struct ReadPathTests {
             let (status, _) = try await client.ingest(generation("gen-tamper", ["completion": "TAMPER-MARKER-1"]), token: fixture.gateway)
             #expect(status == .created)
         }
-        try await fixture.withStore { (store) async throws -> Void in
-            try await store.withDatabase { db in
-                try db.execute("UPDATE generations SET completion_sealed = prompt_sealed WHERE id = 'gen-tamper'")
-            }
-        }
+        try await fixture.sql("UPDATE generations SET completion_sealed = prompt_sealed WHERE id = 'gen-tamper'")
         try await fixture.withApp(logs: logs) { client in
             let (status, body) = try await get(client, "/v1/accounts/org_acme/generations/gen-tamper", token: fixture.admin)
             #expect(status == .internalServerError)

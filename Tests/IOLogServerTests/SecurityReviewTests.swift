@@ -162,11 +162,7 @@ struct SecurityReviewServerTests {
             for index in 0..<3 {
                 #expect(try await client.ingest(generation("gen-export-\(index)"), token: fixture.gateway).0 == .created)
             }
-            try await fixture.withStore { store in
-                try await store.withDatabase { db in
-                    try db.execute("UPDATE generations SET completion_sealed = prompt_sealed WHERE id = 'gen-export-1'")
-                }
-            }
+            try await fixture.sql("UPDATE generations SET completion_sealed = prompt_sealed WHERE id = 'gen-export-1'")
             await #expect(throws: (any Error).self) {
                 try await client.execute(
                     uri: "/v1/accounts/org_acme/export",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IOLogCore
+import IOLogTestSupport
 import Testing
 
 @testable import iolog
@@ -17,22 +18,25 @@ struct CommandTests {
         try await runInProcess(["tokens", "create", "--user", "user_42"] + data)
         try await runInProcess(["tokens", "create", "--gateway", "--label", "edge"] + data)
 
-        let store = try DataFolder(path: scratch.dataDir).openStore()
+        let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()
+
+        let store = storeEngine.store
         #expect(try await store.account(id: "org_acme")?.name == "Acme")
         #expect(try await store.role(accountID: "org_acme", userID: "user_42") == .admin)
         #expect(try await store.role(accountID: "org_acme", userID: "user_7") == .member)
         let tokens = try await store.tokens()
         #expect(Set(tokens.map(\.kind)) == [.user, .gateway])
         #expect(tokens.first { $0.kind == .user }?.userID == "user_42")
-        await store.close()
+        await storeEngine.close()
 
         try await runInProcess(["members", "remove", "org_acme", "user_7"] + data)
         let gatewayID = try #require(tokens.first { $0.kind == .gateway }?.id)
         try await runInProcess(["tokens", "revoke", gatewayID] + data)
-        let reopened = try DataFolder(path: scratch.dataDir).openStore()
+        let reopenedEngine = try await DataFolder(path: scratch.dataDir).openEngine()
+        let reopened = reopenedEngine.store
         #expect(try await reopened.role(accountID: "org_acme", userID: "user_7") == nil)
         #expect(try await reopened.tokens().first { $0.id == gatewayID }?.revokedAt != nil)
-        await reopened.close()
+        await reopenedEngine.close()
     }
 
     @Test(

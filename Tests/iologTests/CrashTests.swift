@@ -1,5 +1,6 @@
 import Foundation
 import IOLogCore
+import IOLogTestSupport
 import Synchronization
 import Testing
 
@@ -69,11 +70,9 @@ struct CrashTests {
         #expect(server.terminationReason == .uncaughtSignal)
 
         let acked = Set(acknowledged.ids)
-        let store = try DataFolder(path: scratch.dataDir).openStore()
-        let present = try await store.withDatabase { db in
-            Set(try db.query("SELECT id FROM generations WHERE id LIKE 'gen-crash-%'") { $0.text(0) })
-        }
-        await store.close()
+        let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()
+        let present = Set(try await TestSQL.rows(storeEngine, "SELECT id FROM generations WHERE id LIKE 'gen-crash-%'").map { $0[0] })
+        await storeEngine.close()
         print("sigkill test: \(acked.count) of \(total) acknowledged before the kill, \(present.count) rows present")
         #expect(acked.count >= 40)
         #expect(acked.isSubset(of: present), "lost after SIGKILL: \(acked.subtracting(present).sorted().prefix(5))")

@@ -1,5 +1,6 @@
 import Foundation
 import IOLogCore
+import IOLogTestSupport
 import Testing
 
 @testable import iolog
@@ -11,10 +12,12 @@ struct ErasureCommandTests {
     func prepare(_ scratch: Scratch, rows: Int) async throws {
         let folder = DataFolder(path: scratch.dataDir)
         try folder.create()
-        let store = try folder.openStore()
-        let keyring = try await folder.openKeyring(masterKey: MasterKey(try SymmetricKey.random()))
+        let storeEngine = try await folder.openEngine()
+        let store = storeEngine.store
+        let keyringEngine = try await folder.openEngine()
+        let keyring = try await keyringEngine.keyring(masterKey: MasterKey(try SymmetricKey.random()))
         _ = try await keyring.currentKey(for: "org_a")
-        await keyring.close()
+        await keyringEngine.close()
         let directory = AccountDirectory(store: store, clock: .fixed(Timestamp(micros: 1).date))
         _ = try await directory.upsertAccount(id: "org_a", kind: .organization, name: nil, actor: "test")
         try await directory.setRole(accountID: "org_a", userID: "alice", role: .admin, actor: "test")
@@ -38,7 +41,7 @@ struct ErasureCommandTests {
             }
             _ = try await store.insertGenerations(batch)
         }
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test func retentionShorterThanThreeMonthsIsRefusedAtStart() throws {
@@ -106,7 +109,8 @@ struct ErasureCommandTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let store = try DataFolder(path: scratch.dataDir).openStore()
+        let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()
+        let store = storeEngine.store
         var partial: DeletionRequest?
         for _ in 0..<2_000 where partial == nil {
             if let request = try await store.deletionRequest(id: id), request.rowsErased > 0 { partial = request }
@@ -115,7 +119,7 @@ struct ErasureCommandTests {
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         let interrupted = try #require(try await store.deletionRequest(id: id))
-        await store.close()
+        await storeEngine.close()
         #expect(interrupted.status == .running, "the run finished before it could be interrupted; make the test's data larger")
         #expect(interrupted.keysDestroyedAt != nil)
         #expect(interrupted.rowsErased > 0 && interrupted.rowsErased < total)
@@ -127,9 +131,9 @@ struct ErasureCommandTests {
         #expect(again.standardOutput.contains("keys destroyed:  1 at"))
         let shown = try runBinary(["deletion", "show", id, "--data-dir", scratch.dataDir])
         #expect(shown.standardOutput == again.standardOutput)
-        let left = try await DataFolder(path: scratch.dataDir).openStore().withClose { store in
-            try await store.withDatabase { db in try db.queryFirst("SELECT count(*) FROM generations") { $0.int64(0) } }
+        let left = try await TestStorage.with(DataFolder(path: scratch.dataDir)) { engine in
+            try await TestSQL.rows(engine, "SELECT count(*) FROM generations")
         }
-        #expect(left == 0)
+        #expect(left == [["0"]])
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import IOLogCore
+import IOLogTestSupport
 import Testing
 
 @testable import iolog
@@ -18,13 +19,15 @@ struct OperatorAuditTests {
         try await runInProcess(["tokens", "create", "--user", "eve"] + data)
         try await runInProcess(["members", "remove", "demo-org", "eve"] + data)
 
-        let store = try DataFolder(path: scratch.dataDir).openStore()
+        let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()
+
+        let store = storeEngine.store
         let trail = try await store.auditEvents(accountID: "demo-org", actions: nil, before: nil, limit: 20).reversed().map(\.event)
         #expect(trail.map(\.action) == ["account.upsert", "membership.set", "token.create", "membership.remove"])
         let actor = CLIActor.current(environment: ProcessInfo.processInfo.environment, loginUID: CLIActor.loginUID())
         #expect(trail.allSatisfy { $0.actor == actor })
         #expect(try await store.tokens().first?.createdBy == actor)
-        await store.close()
+        await storeEngine.close()
     }
 
     @Test("the CLI actor is the real user id's name; $USER cannot change it; the login uid names the person")
@@ -46,14 +49,15 @@ struct OperatorAuditTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let data = ["--data-dir", scratch.dataDir]
-        let store = try DataFolder(path: scratch.dataDir).openStore()
+        let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()
+        let store = storeEngine.store
         let twelve = try RetentionPolicy(parsing: "12")
         try await store.setRetentionPolicy(
             twelve,
             at: Timestamp(.now),
             audit: AuditEvent(occurredAt: Timestamp(.now), actor: "serve", action: "retention.set")
         )
-        await store.close()
+        await storeEngine.close()
         let run = try runBinary(["retention", "run", "--dry-run"] + data)
         #expect(run.status == 0)
         #expect(run.standardOutput.contains("retention 12 months"))

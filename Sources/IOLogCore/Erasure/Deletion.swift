@@ -115,12 +115,14 @@ public struct DeletionService: Sendable {
     public static let maximumGenerationIDs = 10_000
 
     private let store: any LogStore
-    private let keyring: KeyShredder
+    private let keys: any KeyStore
     private let clock: Clock
 
-    public init(store: any LogStore, keyring: KeyShredder, clock: Clock) {
+    /// Needs no master key: destroying a wrapped key needs no unwrapping, so support staff
+    /// running `iolog deletion run` need not hold it.
+    public init(store: any LogStore, keys: any KeyStore, clock: Clock) {
         self.store = store
-        self.keyring = keyring
+        self.keys = keys
         self.clock = clock
     }
 
@@ -148,9 +150,9 @@ public struct DeletionService: Sendable {
             if request.scope == .account && request.keysDestroyedAt == nil {
                 // Keys first: from this moment the account's data is unreadable everywhere,
                 // backups of the log database included, even before its rows are gone.
-                let keys = try await keyring.keyCount(for: request.accountID)
-                if keys > 0 { try await store.recordKeysToDestroy(id: id, count: keys) }
-                _ = try await keyring.destroyKeys(of: request.accountID, at: now)
+                let count = try await keys.keyCount(accountID: request.accountID)
+                if count > 0 { try await store.recordKeysToDestroy(id: id, count: count) }
+                _ = try await keys.destroyKeys(accountID: request.accountID, at: now)
                 request = try await store.markKeysDestroyed(id: id, at: now)
                 progress(request)
             }
@@ -163,9 +165,9 @@ public struct DeletionService: Sendable {
                 // another process, waiting on the same database file).
                 try await Task.sleep(for: Self.pauseBetweenBatches)
             }
-            // No residue: erased pages were zeroed (secure_delete); now empty the WALs too.
-            try await store.truncateWAL()
-            try await keyring.truncateWAL()
+            // No residue of the erased rows in the engine's files (the keys' own residue was
+            // scrubbed as they were destroyed).
+            try await store.scrubErasedResidue()
             let finished = now
             return try await store.finishDeletion(
                 id: id,

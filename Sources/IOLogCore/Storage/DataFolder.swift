@@ -33,30 +33,9 @@ public struct DataFolder: Sendable {
         )
     }
 
-    /// Opens the log database, creating the folder first. The keyring is created and migrated
-    /// too, and attached to the store's writer so inserts check their data key still exists.
-    public func openStore() throws -> SQLiteStore {
-        try prepareDatabaseFile(logDatabasePath)
-        try prepareDatabaseFile(keyringPath)
-        try MigrationSet.keyring.apply(to: try Database(path: keyringPath))
-        return try SQLiteStore(path: logDatabasePath, keyringPath: keyringPath)
-    }
-
-    /// Opens the keyring for destroying keys only (no master key needed).
-    public func openKeyShredder() throws -> KeyShredder {
-        try prepareDatabaseFile(keyringPath)
-        return try KeyShredder(path: keyringPath)
-    }
-
-    /// Opens the keyring with `masterKey`, creating the folder first.
-    public func openKeyring(masterKey: MasterKey) async throws -> DataKeyring {
-        try prepareDatabaseFile(keyringPath)
-        return try await DataKeyring(path: keyringPath, masterKey: masterKey)
-    }
-
     /// Creates the folder and an empty database file with mode 0600 when missing. SQLite gives
     /// its `-wal` and `-shm` files the database file's mode, so they stay private too.
-    private func prepareDatabaseFile(_ filePath: String) throws {
+    func prepareDatabaseFile(_ filePath: String) throws {
         try create()
         let descriptor = open(filePath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         if descriptor >= 0 {

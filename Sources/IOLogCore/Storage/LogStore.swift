@@ -1,5 +1,23 @@
-/// What iolog needs from a database engine. SQLite implements it now; PostgreSQL will
-/// implement the same protocol, so every SQL dialect detail stays inside its engine.
+/// What iolog needs from the log database of an engine (`StorageEngine`). SQLite and
+/// PostgreSQL implement it; every SQL dialect detail stays inside its engine.
+///
+/// Invariants every engine keeps (checked by the conformance suite):
+/// * **One audit append at a time.** Each event's hash covers the previous one; two appends
+///   that read the same chain head would fork the chain. Every method that appends does so
+///   inside its own transaction while holding the chain head (SQLite: the single writer;
+///   PostgreSQL: a row lock on the chain head), so concurrent appends from any number of
+///   processes form one chain.
+/// * **Destroyed keys are visible inside the insert's transaction.** `insertGenerations`
+///   checks the key version of every row against the keyring inside the transaction that
+///   stores it, ordered against `KeyStore.destroyKeys`: after a destruction returns, no row
+///   sealed with a destroyed key commits. The same holds for the erasure boundary and listed
+///   ids set by `startDeletion`.
+/// * **Erased residue is scrubbed.** After `scrubErasedResidue()` returns, deleted rows'
+///   bytes are in no file the engine controls (SQLite: `secure_delete` and a truncated WAL;
+///   PostgreSQL: `VACUUM` of the tables erased from, see docs/OPERATIONS.md for the WAL and
+///   backups the server keeps).
+/// * **Idempotency and conflicts are decided by the database's constraints**, never by
+///   in-process state, so several processes may insert the same id at once.
 public protocol LogStore: Sendable {
     /// Creates the account or updates its kind and name; the logging setting is kept. Appends
     /// `audit` in the same transaction when the account is new or changed.
@@ -144,14 +162,12 @@ public protocol LogStore: Sendable {
         audit: AuditEvent
     ) async throws
         -> DeletionRequest
-    /// Checkpoints the write-ahead log into the database file and truncates it to zero bytes.
-    func truncateWAL() async throws
+    /// Removes what the engine keeps of deleted rows after they are gone (see the invariants
+    /// above); called at the end of every deletion run.
+    func scrubErasedResidue() async throws
 
     /// Appends one event to the hash-chained audit trail.
     func appendAudit(_ event: AuditEvent) async throws
-
-    /// Closes connections once queued work is done.
-    func close() async
 }
 
 /// What happened to one generation handed to `insertGenerations`.

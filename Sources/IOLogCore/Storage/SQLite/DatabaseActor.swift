@@ -8,13 +8,20 @@ public actor DatabaseActor {
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
+    /// Opens the database at `path`; `name` names the connection's thread.
+    /// - Parameter keyring: a keyring file to attach as schema `keyring`, so a transaction here
+    ///   can check a data key still exists (see `SQLiteStore.insertGenerations`).
+    public init(path: String, name: String, keyring: String? = nil) throws {
+        let database = try Database(path: path)
+        if let keyring { _ = try database.execute("ATTACH DATABASE ? AS keyring", keyring) }
+        self.database = database
+        self.executor = DedicatedThreadExecutor(name: "sqlite \(name)")
+    }
+
     /// Opens the database at `path`, then applies `migrations` that are not applied yet.
-    /// - Parameter keyring: a keyring file to attach read-only-by-use as schema `keyring`, so a
-    ///   transaction here can check a data key still exists (see `SQLiteStore.insertGenerations`).
-    public init(path: String, migrations: MigrationSet, keyring: String? = nil) throws {
+    public init(path: String, migrations: MigrationSet) throws {
         let database = try Database(path: path)
         try migrations.apply(to: database)
-        if let keyring { _ = try database.execute("ATTACH DATABASE ? AS keyring", keyring) }
         self.database = database
         self.executor = DedicatedThreadExecutor(name: "sqlite \(migrations.name)")
     }

@@ -39,7 +39,8 @@ public struct MigrationSet: Sendable {
     /// Refuses a database whose schema is newer than this build knows.
     public func apply(to database: Database) throws {
         try database.execute(
-String(decoding: EmbeddedSchema.sqliteMigrationsTable, as: UTF8.self))
+            String(decoding: EmbeddedSchema.sqliteMigrationsTable, as: UTF8.self)
+        )
         let current = try appliedVersion(of: database)
         if current > latestVersion {
             throw IOLogError.schemaTooNew(

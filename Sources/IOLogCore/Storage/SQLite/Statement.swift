@@ -14,6 +14,9 @@ public final class Statement {
 
     deinit { sqlite3_finalize(pointer) }
 
+    /// How many columns a row of this statement has.
+    public var columnCount: Int32 { sqlite3_column_count(pointer) }
+
     /// Binds `arguments` to `?1`, `?2`, … in order, after clearing earlier bindings.
     public func bind(_ arguments: [any SQLBindable]) throws(DatabaseError) {
         sqlite3_reset(pointer)
@@ -56,7 +59,7 @@ public final class Statement {
 public struct Row {
     private let statement: Statement
 
-    init(statement: Statement) { self.statement = statement }
+    public init(statement: Statement) { self.statement = statement }
 
     /// True if column `index` is NULL.
     public func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement.pointer, index) == SQLITE_NULL }
