@@ -64,7 +64,9 @@ public final class PostgresConnection {
         var values: [UnsafeMutablePointer<CChar>?] = []
         var lengths: [Int32] = []
         var formats: [Int32] = []
-        defer { values.forEach { $0?.deallocate() } }
+        defer {
+            for value in values { value?.deallocate() }
+        }
         for argument in arguments {
             let parameter = try Parameter(argument, sql: sql)
             types.append(parameter.type)
@@ -73,7 +75,14 @@ public final class PostgresConnection {
             values.append(parameter.bytes.map(Self.copyTerminated))
         }
         let result = PQexecParams(
-            handle, sql, Int32(arguments.count), types, values.map { UnsafePointer($0) }, lengths, formats, 1
+            handle,
+            sql,
+            Int32(arguments.count),
+            types,
+            values.map { UnsafePointer($0) },
+            lengths,
+            formats,
+            1
         )
         defer { PQclear(result) }
         let succeeded = try check(result, handle: handle, sql: sql)
@@ -145,7 +154,7 @@ public final class PostgresConnection {
 
     /// Times in UTC whatever the server's default, and every commit waits for the WAL flush.
     private func configureSession() throws(PostgresError) {
-        try executeScript("SET TIME ZONE 'UTC'; SET synchronous_commit = on")
+        try executeScript("SET TIME ZONE 'UTC'; SET synchronous_commit = on; SET search_path = iolog")
     }
 
     private func openHandle(sql: String) throws(PostgresError) -> OpaquePointer {
@@ -174,7 +183,9 @@ public final class PostgresConnection {
     private static func connect(keywords: [String], values: [String]) -> OpaquePointer? {
         let keywordPointers = keywords.map { strdup($0) } + [nil]
         let valuePointers = values.map { strdup($0) } + [nil]
-        defer { (keywordPointers + valuePointers).forEach { free($0) } }
+        defer {
+            for pointer in keywordPointers + valuePointers { free(pointer) }
+        }
         return PQconnectdbParams(
             keywordPointers.map { UnsafePointer($0) },
             valuePointers.map { UnsafePointer($0) },
