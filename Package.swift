@@ -48,7 +48,7 @@ let package = Package(
         .target(
             name: "IOLogSchema",
             path: "schema",
-            resources: [.embedInCode("sqlite")],
+            resources: [.embedInCode("sqlite"), .embedInCode("postgres")],
             swiftSettings: strict
         ),
         .target(

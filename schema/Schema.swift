@@ -27,4 +27,17 @@ public enum EmbeddedSchema {
 
     /// SQLite: the bookkeeping table of applied migrations, created before the first one.
     public static let sqliteMigrationsTable: [UInt8] = PackageResources.schema_migrations_sql
+
+    /// PostgreSQL: the log data, in schema `iolog`.
+    public static let postgresLog: [File] = [
+        File(version: 1, name: "initial", sql: PackageResources.pg_log_0001_initial_sql)
+    ]
+
+    /// PostgreSQL: the keyring, in schema `iolog_keyring`.
+    public static let postgresKeyring: [File] = [
+        File(version: 1, name: "initial", sql: PackageResources.pg_keyring_0001_initial_sql)
+    ]
+
+    /// PostgreSQL: the bookkeeping table of one schema (`:schema` stands for its name).
+    public static let postgresMigrationsTable: [UInt8] = PackageResources.pg_schema_migrations_sql
 }

@@ -115,6 +115,9 @@ extension Logger.Metadata {
     static func describing(_ error: any Error) -> Logger.Metadata {
         var metadata: Logger.Metadata = ["error_type": "\(String(reflecting: type(of: error)))"]
         if let error = error as? IOLogError { metadata["error_code"] = "\(error.code)" }
+        // The database's own code says what failed (never a value): SQLSTATE or SQLite's code.
+        if let error = error as? PostgresError { metadata["sqlstate"] = "\(error.sqlState)" }
+        if let error = error as? DatabaseError { metadata["sqlite_code"] = "\(error.extendedCode)" }
         return metadata
     }
 }

@@ -119,11 +119,13 @@ struct StorageService: Service {
 /// purge is logged and tried again at the next interval; it never stops the service.
 struct RetentionService: Service {
     let purge: RetentionPurge
+    let store: any LogStore
     let interval: Duration
     let logger: Logger
 
     func run() async throws {
         var wait = min(.seconds(60), interval)
+        var runner = false
         while !Task.isCancelled {
             do {
                 try await cancelWhenGracefulShutdown { [wait] in try await Task.sleep(for: wait) }
@@ -132,6 +134,12 @@ struct RetentionService: Service {
             }
             wait = interval
             do {
+                // With several replicas on one PostgreSQL, one of them runs the purge.
+                guard try await store.claimMaintenance("retention") else { continue }
+                if !runner {
+                    runner = true
+                    logger.info("this process runs the retention purge")
+                }
                 let report = try await purge.run(actor: "serve:retention", auditWhenNothing: false)
                 if report.rows > 0 {
                     logger.info("retention purge", metadata: ["rows": "\(report.rows)", "cutoff": "\(report.cutoff?.rfc3339 ?? "-")"])

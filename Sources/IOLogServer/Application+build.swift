@@ -32,7 +32,7 @@ public func buildApplication(
 private func retentionServices(_ services: AppServices, _ arguments: some AppArguments, logger: Logger) -> [any Service] {
     guard let interval = arguments.retentionInterval, services.retention.months != nil else { return [] }
     let purge = RetentionPurge(store: services.store, policy: services.retention, clock: arguments.clock)
-    return [RetentionService(purge: purge, interval: interval, logger: logger)]
+    return [RetentionService(purge: purge, store: services.store, interval: interval, logger: logger)]
 }
 
 /// Every route of the service, with its middleware.

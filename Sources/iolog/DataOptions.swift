@@ -7,10 +7,23 @@ struct DataOptions: ParsableArguments {
     @Option(name: .customLong("data-dir"), help: "Folder holding the SQLite databases.")
     var dataDirectory: String = DataFolder.defaultPath
 
+    @Option(
+        name: .customLong("database-url"),
+        help: ArgumentHelp(
+            "PostgreSQL instead of the data folder's SQLite: postgres://user@host:port/db (also IOLOG_DATABASE_URL).",
+            valueName: "url"
+        )
+    )
+    var databaseURL: String?
+
     var folder: DataFolder { DataFolder(path: dataDirectory) }
 
-    /// Where the data lives.
-    var storage: StorageLocation { .sqlite(folder) }
+    /// Where the data lives: --database-url, else IOLOG_DATABASE_URL, else the data folder.
+    var storage: StorageLocation {
+        get throws {
+            try StorageLocation.choose(databaseURL: databaseURL, environment: ProcessInfo.processInfo.environment, dataFolder: folder)
+        }
+    }
 
     /// Opens and migrates the storage engine, runs `body` with it and closes it, also when
     /// `body` throws.

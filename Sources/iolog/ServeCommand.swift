@@ -34,11 +34,19 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Connections served at once; more wait. Keep it below the open-files limit (ulimit -n).")
     var maxConnections: Int = ConnectionLimits.default.maximumConnections
     @OptionGroup var retention: RetentionOption
+    @Option(
+        name: .customLong("retention-interval-seconds"),
+        help: ArgumentHelp("How often the retention purge runs (default: hourly).", visibility: .hidden)
+    )
+    var retentionIntervalSeconds: Int?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be 0–65535") }
         guard (1...AppDefaults.maximumBodyBytesCeiling).contains(maxBodyBytes) else {
             throw ValidationError("--max-body-bytes must be from 1 to \(AppDefaults.maximumBodyBytesCeiling) (256 MiB)")
+        }
+        if let seconds = retentionIntervalSeconds, seconds < 1 {
+            throw ValidationError("--retention-interval-seconds must be at least 1")
         }
         guard maxConnections >= 16 else { throw ValidationError("--max-connections must be at least 16") }
         guard !demo || dev else { throw ValidationError("--demo only works together with --dev") }
@@ -50,7 +58,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
         let folder = data.folder
-        try folder.create()
+        let storage = try data.storage
+        // With PostgreSQL the folder holds nothing but a development key.
+        if case .sqlite = storage { try folder.create() } else if dev { try folder.create() }
         let masterKey = try resolveMasterKey(folder: folder)
         var limits = ConnectionLimits.default
         limits.maximumConnections = maxConnections
@@ -58,15 +68,16 @@ struct Serve: AsyncParsableCommand {
             hostname: host,
             port: port,
             dataFolder: folder,
-            storage: data.storage,
+            storage: storage,
             masterKey: masterKey,
             extraSkippedRegions: skipRegions,
             maximumBodyBytes: maxBodyBytes,
             retention: try retention.policy(),
+            retentionInterval: retentionIntervalSeconds.map { .seconds($0) } ?? AppDefaults.retentionInterval,
             connectionLimits: limits
         )
         let app = try await buildApplication(arguments)
-        if dev { try await printDevelopmentBanner(folder: folder, storage: data.storage, masterKey: masterKey) }
+        if dev { try await printDevelopmentBanner(folder: folder, storage: storage, masterKey: masterKey) }
         try await app.runService()
     }
 
@@ -118,7 +129,7 @@ struct Serve: AsyncParsableCommand {
             """
 
             iolog is running in development mode on http://\(host):\(port)
-              data folder:    \(folder.path)
+              storage:        \(storage.description)
               Logs page:      http://\(host):\(port)/login  (sign in with the admin token)
               demo account:   \(DevelopmentSetup.accountID) (I/O logging on), admin user \(DevelopmentSetup.adminUserID)\(demo ? ", \(seeded) demo generations added" : "")
               gateway token:  \(tokens.gateway.token)
@@ -149,6 +160,7 @@ struct ServeArguments: AppArguments {
     let extraSkippedRegions: [String]
     let maximumBodyBytes: Int
     let retention: RetentionPolicy
+    let retentionInterval: Duration?
     let connectionLimits: ConnectionLimits
 }
 

@@ -155,8 +155,13 @@ struct ErasureTests {
         var secrets = wrappedKeys
         for generation in erased { secrets += [generation.promptSealed, generation.completionSealed, generation.reasoningSealed!] }
         let scanner = SecretScanner(secrets)
+        // On SQLite every byte the engine keeps is in the data folder, so the files can be searched.
+        // On PostgreSQL the server's WAL (and its replicas and base backups) keep what was written
+        // until they are recycled: there the guarantee is the destroyed key (checked below for both
+        // engines), and VACUUM frees the erased rows' space (docs/OPERATIONS.md).
+        let searchesFiles = TestStorage.isSQLite
         // Before the run they are there (the scanner finds them).
-        #expect(try world.folder.allFiles().contains { scanner.firstHit(in: $0.bytes) != nil })
+        if searchesFiles { #expect(try world.folder.allFiles().contains { scanner.firstHit(in: $0.bytes) != nil }) }
 
         let (desk, service) = world.deletion()
         await #expect(throws: IOLogError.self) {
@@ -179,13 +184,14 @@ struct ErasureTests {
             if phase == "closed" {
                 await world.close()
             }
-            let files = try world.folder.allFiles()
-            #expect(files.count >= 2)
+            let files = searchesFiles ? try world.folder.allFiles() : []
+            #expect(files.count >= 2 || !searchesFiles)
             for file in files {
                 #expect(scanner.firstHit(in: file.bytes) == nil, "a secret is still in \(file.path) (\(phase))")
             }
         }
         let reopened = try await World.reopen(world)
+        #expect(try await reopened.keyring.wrappedKeys(for: "org_a").isEmpty)
         #expect(try await reopened.store.generation(id: erased[0].id) == nil)
         #expect(await reopened.opens(kept))
         // Unreadable even from a copy: the key version is gone, and a fresh key is a new version.

@@ -7,10 +7,13 @@ import Testing
 @Suite("Nothing readable at rest")
 struct NoPlaintextAtRestTests {
     /// Seals marker bodies, stores them, closes everything, then searches every byte of every
-    /// file in the data folder (databases, WAL, SHM) for the markers and for the raw data key.
+    /// file the engine writes for the markers and for the raw data key: the data folder's
+    /// databases, WAL and SHM on SQLite; the whole cluster directory (tables, TOAST, WAL) on
+    /// PostgreSQL.
     @Test func dataFolderHoldsNoPlaintextBodyOrKey() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }
+        let started = Date()
         let data = folder.dataFolder
         let storeEngine = try await data.openEngine()
         let store = storeEngine.store
@@ -45,18 +48,28 @@ struct NoPlaintextAtRestTests {
             field: .completion
         )
         #expect(String(decoding: opened, as: UTF8.self) == markers[1])
+        let clusterFiles = try await TestStorage.clusterFiles(of: storeEngine, since: started)
         await storeEngine.close()
         await keyringEngine.close()
 
         // …but not in any file.
-        let files = try folder.allFiles()
-        #expect(files.contains { $0.path.hasSuffix("iolog.sqlite") })
-        #expect(files.contains { $0.path.hasSuffix("keyring.sqlite") })
-        for file in files {
+        let paths: [String]
+        if TestStorage.isPostgres {
+            paths = clusterFiles
+            #expect(paths.contains { $0.contains("/pg_wal/") })
+            #expect(paths.contains { $0.contains("/base/") })
+        } else {
+            paths = try folder.allFiles().map(\.path)
+            #expect(paths.contains { $0.hasSuffix("iolog.sqlite") })
+            #expect(paths.contains { $0.hasSuffix("keyring.sqlite") })
+        }
+        for path in paths {
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            let bytes = [UInt8](data)
             for marker in markers {
-                #expect(!file.bytes.contains(subsequence: Array(marker.utf8)), "\(marker) in \(file.path)")
+                #expect(!bytes.contains(subsequence: Array(marker.utf8)), "\(marker) in \(path)")
             }
-            #expect(!file.bytes.contains(subsequence: dataKey), "raw data key in \(file.path)")
+            #expect(!bytes.contains(subsequence: dataKey), "raw data key in \(path)")
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import IOLogTestSupport
 
 @testable import IOLogCore
 
@@ -17,6 +18,11 @@ struct TemporaryFolder {
 
     /// Every regular file below the folder, with its bytes.
     func allFiles() throws -> [(path: String, bytes: [UInt8])] {
+        try Self.allFiles(below: path)
+    }
+
+    /// Every regular file below `path`, with its bytes.
+    static func allFiles(below path: String) throws -> [(path: String, bytes: [UInt8])] {
         let names = try FileManager.default.subpathsOfDirectory(atPath: path)
         return names.compactMap { name in
             let full = path + "/" + name
@@ -44,14 +50,7 @@ extension Array where Element == UInt8 {
     /// True if `needle` occurs anywhere in these bytes.
     func contains(subsequence needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, needle.count <= count else { return needle.isEmpty }
-        let first = needle[0]
-        var start = 0
-        while start <= count - needle.count {
-            guard let found = self[start...(count - needle.count)].firstIndex(of: first) else { return false }
-            if Array(self[found..<(found + needle.count)]) == needle { return true }
-            start = found + 1
-        }
-        return false
+        return withUnsafeBytes { haystack in needle.withUnsafeBytes { pattern in findBytes(haystack, pattern) } }
     }
 }
 

@@ -22,9 +22,9 @@ struct TestArguments: AppArguments {
     var retentionInterval: Duration? = nil
     var connectionLimits = ConnectionLimits.default
 
-    init(folder: String, masterKey: MasterKey? = nil) throws {
+    init(folder: String, masterKey: MasterKey? = nil) async throws {
         dataFolder = DataFolder(path: folder)
-        storage = try TestStorage.location(for: dataFolder)
+        storage = try await TestStorage.location(for: dataFolder)
         self.masterKey = try masterKey ?? MasterKey(SymmetricKey.random())
     }
 }
@@ -80,7 +80,7 @@ struct Fixture {
     private(set) var arguments: TestArguments
 
     init(configure: (inout TestArguments) -> Void = { _ in }) async throws {
-        arguments = try TestArguments(folder: path)
+        arguments = try await TestArguments(folder: path)
         configure(&arguments)
         let storeEngine = try await arguments.dataFolder.openEngine()
         let store = storeEngine.store

@@ -11,7 +11,7 @@ struct HealthTests {
     @Test func healthAnswersWithoutToken() async throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let app = try await buildApplication(try TestArguments(folder: path))
+        let app = try await buildApplication(try await TestArguments(folder: path))
         try await app.test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
@@ -23,7 +23,7 @@ struct HealthTests {
     @Test func unknownRoutesAnswerTheJSONErrorShape() async throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let app = try await buildApplication(try TestArguments(folder: path))
+        let app = try await buildApplication(try await TestArguments(folder: path))
         try await app.test(.router) { client in
             try await client.execute(uri: "/nope", method: .get) { response in
                 #expect(response.status == .notFound)
@@ -43,7 +43,7 @@ struct HealthTests {
         _ = try await keyringEngine.keyring(masterKey: MasterKey(SymmetricKey.random()))
         await keyringEngine.close()
         // Checked before the server starts listening.
-        let services = try await AppServices.open(try TestArguments(folder: path))
+        let services = try await AppServices.open(try await TestArguments(folder: path))
         let error = await #expect(throws: IOLogError.self) { try await services.prepare() }
         #expect(error?.code == .keyUnavailable)
         await services.engine.close()

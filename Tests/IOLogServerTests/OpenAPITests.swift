@@ -38,7 +38,7 @@ struct OpenAPITests {
     @Test func everyRouteIsDocumentedAndNothingElse() async throws {
         let path = temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let services = try await AppServices.open(try TestArguments(folder: path))
+        let services = try await AppServices.open(try await TestArguments(folder: path))
         let router = buildRouter(services, logger: Logger(label: "test"))
         await services.engine.close()
         let served = Set(router.routes.map { "\($0.method) \($0.path)" })

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import IOLogCore
 import IOLogServer
+import IOLogTestSupport
 import Synchronization
 import Testing
 
@@ -14,6 +15,7 @@ struct PrivacyAndDurabilityTests {
     @Test func markersNeverReachDiskOrLogs() async throws {
         let fixture = try await Fixture()
         defer { fixture.remove() }
+        let started = Date()
         let logs = LogCapture()
         let markers = [
             "STORED-PROMPT-9f2c1e", "STORED-COMPLETION-44ab07", "STORED-REASONING-d1e2f3", "EU-PROMPT-77aa01",
@@ -61,12 +63,13 @@ struct PrivacyAndDurabilityTests {
         let row = try await fixture.withStore { store in try await store.generation(id: "gen-marker-stored") }
         #expect(row?.reasoningSealed != nil)
 
-        let files = try FileManager.default.subpathsOfDirectory(atPath: fixture.path)
-        #expect(files.contains("iolog.sqlite"))
+        // Every file the engine writes: the data folder's databases, or the PostgreSQL files of
+        // this test's database and the WAL written meanwhile.
+        let files = try await fixture.withEngine { engine in try await StoredFiles.paths(folder: fixture.path, engine: engine, since: started) }
+        #expect(files.contains { $0.hasSuffix(TestStorage.isPostgres ? "" : "/iolog.sqlite") && (TestStorage.isSQLite || $0.contains("/pg_wal/")) })
         for name in files {
-            guard let bytes = FileManager.default.contents(atPath: fixture.path + "/" + name) else { continue }
             for marker in markers {
-                #expect(bytes.range(of: Data(marker.utf8)) == nil, "\(marker) found in \(name)")
+                #expect(!StoredFiles.file(name, contains: Array(marker.utf8)), "\(marker) found in \(name)")
             }
         }
         let logged = logs.text

@@ -16,22 +16,69 @@ public enum TestStorage {
         ProcessInfo.processInfo.environment[databaseURLVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
+    /// The PostgreSQL cluster's data directory (`IOLOG_TEST_POSTGRES_DATA`), for tests that
+    /// search the server's files; nil on SQLite.
+    public static var clusterDirectory: String? {
+        guard isPostgres else { return nil }
+        return ProcessInfo.processInfo.environment["IOLOG_TEST_POSTGRES_DATA"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The files of the PostgreSQL cluster that can hold what `engine` wrote since `since`:
+    /// its database's own folder (tables, TOAST, indexes) and the WAL segments written since
+    /// then. Searching these is searching everything the server stored for the test.
+    public static func clusterFiles(of engine: any StorageEngine, since: Date) async throws -> [String] {
+        guard let cluster = clusterDirectory, let url = postgresURL(of: engine) else { return [] }
+        let connection = PostgresConnectionActor(url: url, name: "test files")
+        defer { Task { await connection.close() } }
+        let oid = try await connection.run { c in
+            try c.executeScript("CHECKPOINT")
+            return try c.execute("SELECT oid::int8 FROM pg_database WHERE datname = current_database()").first?.int64(0) ?? 0
+        }
+        var files: [String] = []
+        let database = cluster + "/base/\(oid)"
+        for name in try FileManager.default.contentsOfDirectory(atPath: database) { files.append(database + "/" + name) }
+        let wal = cluster + "/pg_wal"
+        for name in try FileManager.default.contentsOfDirectory(atPath: wal) {
+            let path = wal + "/" + name
+            let modified = try FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date
+            if let modified, modified >= since.addingTimeInterval(-2) { files.append(path) }
+        }
+        return files
+    }
+
     /// "sqlite" or "postgres".
     public static var engineName: String { serverURL == nil ? "sqlite" : "postgres" }
     public static var isSQLite: Bool { serverURL == nil }
     public static var isPostgres: Bool { serverURL != nil }
 
     /// Where the data of `folder` lives in this run (creating its PostgreSQL database if needed).
-    public static func location(for folder: DataFolder) throws -> StorageLocation {
+    public static func location(for folder: DataFolder) async throws -> StorageLocation {
         guard let server = serverURL else { return .sqlite(folder) }
         let name = "t_" + String(UInt64(bitPattern: Int64(folder.path.hashValueStable)), radix: 36)
-        try PostgresAdmin.createDatabaseIfMissing(name, serverURL: server)
+        try await PostgresAdmin.shared.createDatabaseIfMissing(name, serverURL: server)
+        return .postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
+    }
+
+    /// `location(for:)` for synchronous callers (tests that run the `iolog` binary and wait for
+    /// it anyway): the database is created through `psql`.
+    public static func locationBlocking(for folder: DataFolder) throws -> StorageLocation {
+        guard let server = serverURL else { return .sqlite(folder) }
+        let name = "t_" + String(UInt64(bitPattern: Int64(folder.path.hashValueStable)), radix: 36)
+        let create = Process()
+        create.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+        create.arguments = [server, "-qAtc", "SELECT 1 FROM pg_database WHERE datname = '\(name)'", "-c", "CREATE DATABASE \(name)"]
+        create.standardOutput = FileHandle.nullDevice
+        create.standardError = FileHandle.nullDevice
+        try create.run()
+        create.waitUntilExit()
+        // A failure here is "already exists" (made by another test or call): the engine will say
+        // if the database is really missing.
         return .postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
     }
 
     /// Opens and migrates the engine for `folder`.
     public static func open(_ folder: DataFolder) async throws -> any StorageEngine {
-        let engine = try location(for: folder).open()
+        let engine = try await location(for: folder).open()
         do {
             try await engine.migrate()
         } catch {
@@ -67,40 +114,27 @@ extension String {
     }
 }
 
-/// Creates the per-folder databases of the PostgreSQL run, through `psql` (tests only).
-enum PostgresAdmin {
+/// Creates the per-folder databases of the PostgreSQL run, one at a time, through a connection
+/// on a thread of its own (never blocking the cooperative pool the tests run on).
+actor PostgresAdmin {
+    static let shared = PostgresAdmin()
+
+    private var known: Set<String> = []
+    private var connection: PostgresConnectionActor?
+
     /// `server` (a URL ending in `/DATABASE`) with its database replaced by `database`.
     static func url(_ server: String, database: String) -> String {
         guard let slash = server.lastIndex(of: "/") else { return server }
         return String(server[...slash]) + database
     }
 
-    private static let created = NSLock()
-    nonisolated(unsafe) private static var known: Set<String> = []
-
-    static func createDatabaseIfMissing(_ name: String, serverURL: String) throws {
-        created.lock()
-        defer { created.unlock() }
+    func createDatabaseIfMissing(_ name: String, serverURL: String) async throws {
         guard !known.contains(name) else { return }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [
-            serverURL, "-v", "ON_ERROR_STOP=1", "-qAtc",
-            "SELECT 1 FROM pg_database WHERE datname = '\(name)'",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        process.waitUntilExit()
-        let exists = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("1")
-        if !exists {
-            let create = Process()
-            create.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-            create.arguments = [serverURL, "-v", "ON_ERROR_STOP=1", "-qc", "CREATE DATABASE \(name)"]
-            try create.run()
-            create.waitUntilExit()
-            guard create.terminationStatus == 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: "CREATE DATABASE \(name) failed"])
+        let connection = self.connection ?? PostgresConnectionActor(url: serverURL, name: "test admin")
+        self.connection = connection
+        try await connection.run { c in
+            if try c.execute("SELECT 1 FROM pg_database WHERE datname = $1", [.text(name)]).first == nil {
+                try c.executeScript("CREATE DATABASE \(name)")
             }
         }
         known.insert(name)
@@ -144,22 +178,58 @@ public enum TestSQL {
             }
         }
         guard let url = postgresURL(of: engine) else { return [] }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = [url, "-v", "ON_ERROR_STOP=1", "-qAt", "-F", "\u{1F}", "-c", "SET search_path = iolog, iolog_keyring", "-c", sql]
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "psql failed on: \(sql)"])
-        }
-        return String(decoding: data, as: UTF8.self).split(separator: "\n").map { line in
-            line.split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
+        let connection = PostgresConnectionActor(url: url, name: "test sql")
+        defer { Task { await connection.close() } }
+        return try await connection.run { c in
+            try c.executeScript("SET search_path = iolog, iolog_keyring")
+            return try c.execute(sql).rows.map { row in
+                row.values.map { value -> String in
+                    switch value {
+                    case .null: ""
+                    case .integer(let number): String(number)
+                    case .real(let number): String(number)
+                    case .text(let text): text
+                    case .blob(let bytes): bytes.map { String(format: "%02x", $0) }.joined()
+                    }
+                }
+            }
         }
     }
 }
 
 /// The connection URL of a PostgreSQL engine; nil for SQLite.
-func postgresURL(of engine: any StorageEngine) -> String? { nil }
+func postgresURL(of engine: any StorageEngine) -> String? { (engine as? PostgresEngine)?.url }
+
+/// Searching what the engine wrote, for tests that prove a secret never reached disk.
+public enum StoredFiles {
+    /// Every file below `folder` (when it exists) and, on PostgreSQL, the cluster files that can
+    /// hold what `engine` wrote since `since` (`TestStorage.clusterFiles`).
+    public static func paths(folder: String, engine: any StorageEngine, since: Date) async throws -> [String] {
+        var paths = ((try? FileManager.default.subpathsOfDirectory(atPath: folder)) ?? []).map { folder + "/" + $0 }
+        paths += try await TestStorage.clusterFiles(of: engine, since: since)
+        return paths
+    }
+
+    /// True when the file at `path` holds `needle` anywhere (memmem over the mapped file).
+    public static func file(_ path: String, contains needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else { return false }
+        return data.withUnsafeBytes { haystack in needle.withUnsafeBytes { pattern in findBytes(haystack, pattern) } }
+    }
+}
+
+/// Where `needle` starts in `haystack`, found with memchr and memcmp (fast even in a debug build).
+public func findBytes(_ haystack: UnsafeRawBufferPointer, _ needle: UnsafeRawBufferPointer) -> Bool {
+    guard let base = haystack.baseAddress, let pattern = needle.baseAddress, needle.count > 0, needle.count <= haystack.count else {
+        return false
+    }
+    let first = Int32(needle[0])
+    var offset = 0
+    let last = haystack.count - needle.count
+    while offset <= last {
+        guard let hit = memchr(base + offset, first, last - offset + 1) else { return false }
+        let position = base.distance(to: UnsafeRawPointer(hit))
+        if memcmp(base + position, pattern, needle.count) == 0 { return true }
+        offset = position + 1
+    }
+    return false
+}

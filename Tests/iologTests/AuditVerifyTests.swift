@@ -1,5 +1,6 @@
 import Foundation
 import IOLogCore
+import IOLogTestSupport
 import Testing
 
 @Suite("iolog audit verify")
@@ -19,9 +20,8 @@ struct AuditVerifyTests {
         return scratch
     }
 
-    private func tamper(_ scratch: Scratch, _ sql: String) throws {
-        let database = try Database(path: DataFolder(path: scratch.dataDir).logDatabasePath)
-        try database.execute(sql)
+    private func tamper(_ scratch: Scratch, _ sql: String) async throws {
+        try await TestStorage.with(DataFolder(path: scratch.dataDir)) { engine in _ = try await TestSQL.rows(engine, sql) }
     }
 
     @Test func anIntactTrailVerifies() throws {
@@ -40,13 +40,13 @@ struct AuditVerifyTests {
             ("DELETE FROM audit_events WHERE seq = 3", "row 3 is missing"),
             ("DELETE FROM audit_events WHERE seq IN (2, 3)", "rows 2–3 are missing"),
             ("DELETE FROM audit_events WHERE seq = 5", "row 5 and later were removed"),
-            ("UPDATE audit_events SET previous_hash = zeroblob(32) WHERE seq = 2", "row 2 does not link"),
+            ("UPDATE audit_events SET previous_hash = (SELECT hash FROM audit_events WHERE seq = 4) WHERE seq = 2", "row 2 does not link"),
         ]
     )
-    func tamperingIsDetected(sql: String, expected: String) throws {
+    func tamperingIsDetected(sql: String, expected: String) async throws {
         let scratch = try folderWithEvents()
         defer { scratch.remove() }
-        try tamper(scratch, sql)
+        try await tamper(scratch, sql)
         let run = try runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
         #expect(run.status == 1)
         #expect(run.standardError.contains(expected), "\(run.standardError)")

@@ -74,9 +74,7 @@ struct BinaryTests {
         let port = Int.random(in: 20_000...60_000)
         let outputPath = scratch.path + "/stdout-\(port)"
         #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
-        let process = Process()
-        process.executableURL = try iologBinary()
-        process.arguments = ["serve"] + arguments + ["--data-dir", scratch.dataDir, "--port", String(port)]
+        let process = try binaryProcess(["serve"] + arguments + ["--data-dir", scratch.dataDir, "--port", String(port)])
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardError = FileHandle.nullDevice
         try process.run()

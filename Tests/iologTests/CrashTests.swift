@@ -19,9 +19,7 @@ struct CrashTests {
         let port = Int.random(in: 20_000...60_000)
         let outputPath = scratch.path + "/stdout"
         #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
-        let server = Process()
-        server.executableURL = try iologBinary()
-        server.arguments = ["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)]
+        let server = try binaryProcess(["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)])
         server.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         server.standardError = FileHandle.nullDevice
         try server.run()

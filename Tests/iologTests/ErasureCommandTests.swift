@@ -103,9 +103,7 @@ struct ErasureCommandTests {
         ])
         let id = filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let process = Process()
-        process.executableURL = try iologBinary()
-        process.arguments = ["deletion", "run", id, "--data-dir", scratch.dataDir]
+        let process = try binaryProcess(["deletion", "run", id, "--data-dir", scratch.dataDir])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

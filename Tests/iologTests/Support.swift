@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import IOLogCore
+import IOLogTestSupport
 import Testing
 
 @testable import iolog
@@ -14,8 +16,18 @@ struct Scratch {
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
 
-/// Parses and runs a command in-process, as `iolog` would.
+/// The PostgreSQL database of the data folder a command names with `--data-dir`, in a run of
+/// the suite against PostgreSQL (`TestStorage`); nil on SQLite.
+func databaseURL(for arguments: [String]) throws -> String? {
+    guard TestStorage.isPostgres, let flag = arguments.firstIndex(of: "--data-dir"), flag + 1 < arguments.count else { return nil }
+    guard case .postgres(let url, _) = try TestStorage.locationBlocking(for: DataFolder(path: arguments[flag + 1])) else { return nil }
+    return url
+}
+
+/// Parses and runs a command in-process, as `iolog` would (with `--database-url` in a
+/// PostgreSQL run).
 func runInProcess(_ arguments: [String]) async throws {
+    let arguments = try arguments + (databaseURL(for: arguments).map { ["--database-url", $0] } ?? [])
     var command = try IOLog.parseAsRoot(arguments)
     if var asyncCommand = command as? any AsyncParsableCommand {
         try await asyncCommand.run()
@@ -55,6 +67,18 @@ func iologBinary() throws -> URL {
     return found
 }
 
+/// A process of the built binary with `arguments`, its environment as `runBinary` sets it.
+func binaryProcess(_ arguments: [String]) throws -> Process {
+    let process = Process()
+    process.executableURL = try iologBinary()
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "IOLOG_MASTER_KEY")
+    if let url = try databaseURL(for: arguments) { env[StorageLocation.databaseURLVariable] = url }
+    process.environment = env
+    return process
+}
+
 /// Runs the built binary to completion.
 func runBinary(_ arguments: [String], environment: [String: String] = [:]) throws -> BinaryRun {
     let process = Process()
@@ -62,6 +86,8 @@ func runBinary(_ arguments: [String], environment: [String: String] = [:]) throw
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "IOLOG_MASTER_KEY")
+    // A PostgreSQL run reaches the database through the environment variable.
+    if let url = try databaseURL(for: arguments) { env[StorageLocation.databaseURLVariable] = url }
     process.environment = env.merging(environment) { $1 }
     let output = Pipe()
     let errors = Pipe()

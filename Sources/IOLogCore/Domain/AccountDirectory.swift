@@ -60,4 +60,17 @@ public struct AccountDirectory: Sendable {
             audit: AuditEvent(occurredAt: now, actor: actor, action: "membership.remove", accountID: accountID, target: userID)
         )
     }
+
+    /// The event a store appends, for each unrevoked token of a user made admin of an account
+    /// (`LogStore.setMembership`): the token can read the account from now on.
+    public static func tokenAccess(token: String, userID: String, accountID: String, cause: AuditEvent) -> AuditEvent {
+        AuditEvent(
+            occurredAt: cause.occurredAt,
+            actor: cause.actor,
+            action: "token.access",
+            accountID: accountID,
+            target: token,
+            detail: JSONValue.object(["user_id": .string(userID)]).canonicalText
+        )
+    }
 }

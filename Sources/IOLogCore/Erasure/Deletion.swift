@@ -258,3 +258,50 @@ public struct DeletionDesk: Sendable {
         return request
     }
 }
+
+extension DeletionScope {
+    /// How both engines store a scope: the JSON array of ids, or the `before` time.
+    var columns: (generationIDs: String?, before: Int64?) {
+        switch self {
+        case .account: (nil, nil)
+        case .generations(let list): (JSONValue.array(list.map(JSONValue.string)).canonicalText, nil)
+        case .before(let time): (nil, time.micros)
+        }
+    }
+}
+
+extension DeletionRequest {
+    /// A request from the engines' shared column order (`id, account_id, requested_by,
+    /// filed_by, ticket, scope, scope_generation_ids, scope_before, status, created_at, run_by,
+    /// started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure`).
+    static func fromColumns(text: (Int) -> String?, integer: (Int) -> Int64?) -> DeletionRequest {
+        let scope: DeletionScope
+        switch text(5) {
+        case "generations":
+            let ids = (try? JSONValue.parse(Array((text(6) ?? "[]").utf8))).flatMap { value -> [String]? in
+                guard case .array(let items) = value else { return nil }
+                return items.compactMap { if case .string(let id) = $0 { id } else { nil } }
+            }
+            scope = .generations(ids ?? [])
+        case "before": scope = .before(Timestamp(micros: integer(7) ?? 0))
+        default: scope = .account
+        }
+        return DeletionRequest(
+            id: text(0) ?? "",
+            accountID: text(1) ?? "",
+            requestedBy: text(2) ?? "",
+            filedBy: text(3) ?? "",
+            ticket: text(4) ?? "",
+            scope: scope,
+            status: DeletionStatus(rawValue: text(8) ?? "") ?? .failed,
+            createdAt: Timestamp(micros: integer(9) ?? 0),
+            runBy: text(10),
+            startedAt: integer(11).map(Timestamp.init(micros:)),
+            keysDestroyedAt: integer(12).map(Timestamp.init(micros:)),
+            finishedAt: integer(13).map(Timestamp.init(micros:)),
+            rowsErased: Int(integer(14) ?? 0),
+            keysDestroyed: Int(integer(15) ?? 0),
+            failure: text(16)
+        )
+    }
+}

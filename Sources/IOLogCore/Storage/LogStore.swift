@@ -92,6 +92,12 @@ public protocol LogStore: Sendable {
     /// Throws unless the database answers a trivial query.
     func checkHealth() async throws
 
+    /// True when this process may run the periodic `job` (the retention purge): on SQLite
+    /// always (one machine; the writer lock orders runs); on PostgreSQL the first replica to
+    /// ask takes a session advisory lock and keeps it until it stops, so exactly one replica
+    /// runs the job and another takes over when it is gone.
+    func claimMaintenance(_ job: String) async throws -> Bool
+
     /// Turns Input & Output Logging on or off and appends `audit` in the same transaction.
     /// Turning it on (when off) records the moment; turning it off keeps stored data.
     /// Throws `notFound` for an unknown account.
@@ -124,8 +130,9 @@ public protocol LogStore: Sendable {
 
     /// Per account, how many generations were created before `cutoff`.
     func purgeableCounts(before cutoff: Timestamp) async throws -> [String: Int]
-    /// Deletes up to `limit` of the oldest generations created before `cutoff` in one
-    /// transaction; returns the count per account.
+    /// Deletes some of the oldest generations created before `cutoff` in one transaction
+    /// (about `limit` rows, or a whole partition where the engine has them); returns the count
+    /// per account, empty when none is left.
     func purgeBatch(before cutoff: Timestamp, limit: Int) async throws -> [String: Int]
 
     // MARK: Deletion requests

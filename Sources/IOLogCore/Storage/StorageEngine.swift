@@ -53,7 +53,7 @@ public enum StorageLocation: Sendable {
     public func open() throws -> any StorageEngine {
         switch self {
         case .sqlite(let folder): try SQLiteEngine(folder: folder)
-        case .postgres: throw IOLogError.refused("the PostgreSQL engine is not built yet")
+        case .postgres(let url, let connections): PostgresEngine(url: url, connections: connections)
         }
     }
 

@@ -105,17 +105,7 @@ extension SQLiteStore {
                 userID
             ) { $0.text(0) }
             for token in tokens {
-                try Self.append(
-                    AuditEvent(
-                        occurredAt: audit.occurredAt,
-                        actor: audit.actor,
-                        action: "token.access",
-                        accountID: accountID,
-                        target: token,
-                        detail: JSONValue.object(["user_id": .string(userID)]).canonicalText
-                    ),
-                    to: db
-                )
+                try Self.append(AccountDirectory.tokenAccess(token: token, userID: userID, accountID: accountID, cause: audit), to: db)
             }
         }
     }

@@ -6,34 +6,7 @@ extension SQLiteStore {
         """
 
     static func deletionRequest(_ row: Row) -> DeletionRequest {
-        let scope: DeletionScope
-        switch row.text(5) {
-        case "generations":
-            let ids = (try? JSONValue.parse(Array(row.text(6).utf8))).flatMap { value -> [String]? in
-                guard case .array(let items) = value else { return nil }
-                return items.compactMap { if case .string(let id) = $0 { id } else { nil } }
-            }
-            scope = .generations(ids ?? [])
-        case "before": scope = .before(Timestamp(micros: row.int64(7)))
-        default: scope = .account
-        }
-        return DeletionRequest(
-            id: row.text(0),
-            accountID: row.text(1),
-            requestedBy: row.text(2),
-            filedBy: row.text(3),
-            ticket: row.text(4),
-            scope: scope,
-            status: DeletionStatus(rawValue: row.text(8)) ?? .failed,
-            createdAt: Timestamp(micros: row.int64(9)),
-            runBy: row.optionalText(10),
-            startedAt: row.optionalInt64(11).map(Timestamp.init(micros:)),
-            keysDestroyedAt: row.optionalInt64(12).map(Timestamp.init(micros:)),
-            finishedAt: row.optionalInt64(13).map(Timestamp.init(micros:)),
-            rowsErased: Int(row.int64(14)),
-            keysDestroyed: Int(row.int64(15)),
-            failure: row.optionalText(16)
-        )
+        DeletionRequest.fromColumns(text: { row.optionalText(Int32($0)) }, integer: { row.optionalInt64(Int32($0)) })
     }
 
     static func deletionRequest(id: String, in db: Database) throws -> DeletionRequest {
@@ -44,13 +17,7 @@ extension SQLiteStore {
     }
 
     public func insertDeletionRequest(_ request: DeletionRequest, audit: AuditEvent) async throws {
-        var ids: String?
-        var before: Int64?
-        switch request.scope {
-        case .account: break
-        case .generations(let list): ids = JSONValue.array(list.map(JSONValue.string)).canonicalText
-        case .before(let time): before = time.micros
-        }
+        let (ids, before) = request.scope.columns
         try await writer.write { [ids, before] db in
             try db.execute(
                 """

@@ -43,6 +43,8 @@ public final class SQLiteStore: LogStore {
         _ = try await reader.read { db in try db.queryFirst("SELECT 1") { $0.int64(0) } }
     }
 
+    public func claimMaintenance(_ job: String) async throws -> Bool { true }
+
     /// Erased pages were zeroed as they were freed (`secure_delete`); what remains is the WAL,
     /// which still holds the pages as they were before. Checkpointing it into the database
     /// file and truncating it to zero bytes leaves no copy.

@@ -1,0 +1,277 @@
+import Foundation
+
+/// Storing generations and reading one.
+extension PostgresStore {
+    static let generationColumns = """
+        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
+        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, content_mac, prompt_sealed, \
+        completion_sealed, reasoning_sealed
+        """
+
+    public func insertGeneration(_ generation: SealedGeneration) async throws {
+        switch try await insertGenerations([generation]) {
+        case [.stored]: return
+        case [.erased]:
+            throw IOLogError.refused("generation \(generation.id) was erased at the owner's request (created before the boundary, or listed)")
+        case [.keyDestroyed]: throw IOLogError(.keyUnavailable, "generation \(generation.id) was sealed with a destroyed key")
+        default: throw IOLogError(.conflict, "generation \(generation.id) is already stored")
+        }
+    }
+
+    public func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome] {
+        try await ensurePartitions(for: generations.map(\.createdAt.micros))
+        // Rows in id order, so two replicas committing overlapping ids lock them in the same
+        // order; a deadlock the server still finds (or a serialization failure) is retried.
+        let order = generations.indices.sorted { generations[$0].id < generations[$1].id }
+        let sorted = order.map { generations[$0] }
+        var attempt = 0
+        while true {
+            do {
+                let outcomes = try await pool.transaction { c in try Self.insert(sorted, in: c) }
+                var inOriginalOrder = [InsertOutcome](repeating: .conflict, count: generations.count)
+                for (position, index) in order.enumerated() { inOriginalOrder[index] = outcomes[position] }
+                return inOriginalOrder
+            } catch let error as PostgresError where error.isSerializationFailure && attempt < 5 {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
+            }
+        }
+    }
+
+    private static func insert(_ generations: [SealedGeneration], in c: PostgresConnection) throws -> [InsertOutcome] {
+        var lockedAccounts: [String: Int64?] = [:]
+        var liveKeys: [String: Bool] = [:]
+        return try generations.map { g in
+            // A share lock on the account row orders this insert against `startDeletion`
+            // (which updates the row) on any replica: wholly before or after it.
+            if lockedAccounts[g.accountID] == nil {
+                lockedAccounts[g.accountID] =
+                    try c.run("SELECT erased_before FROM accounts WHERE id = $1 FOR SHARE", g.accountID).first?.optionalInt64(0)
+            }
+            if let boundary = lockedAccounts[g.accountID] ?? nil, boundary > g.createdAt.micros { return .erased }
+            if try c.run("SELECT 1 FROM erased_generation_ids WHERE account_id = $1 AND id = $2", g.accountID, g.id).first != nil {
+                return .erased
+            }
+            // A share lock on the key row: `destroyKeys` deletes it, so it waits for this
+            // transaction, and once it has committed this finds no row.
+            if let version = BodyEnvelope.keyVersion(of: g.promptSealed) {
+                let slot = "\(g.accountID)\u{0}\(version)"
+                if liveKeys[slot] == nil {
+                    liveKeys[slot] =
+                        try c.run(
+                            "SELECT 1 FROM iolog_keyring.data_keys WHERE account_id = $1 AND version = $2 FOR SHARE",
+                            g.accountID,
+                            Int64(version)
+                        ).first != nil
+                }
+                if liveKeys[slot] == false { return .keyDestroyed }
+            }
+            let claimed = try c.run(
+                "INSERT INTO generation_ids (id, account_id, created_at, content_mac) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
+                g.id,
+                g.accountID,
+                g.createdAt.micros,
+                g.contentMAC
+            ).affectedRows
+            guard claimed == 1 else {
+                guard let row = try c.run("SELECT account_id, content_mac FROM generation_ids WHERE id = $1", g.id).first else {
+                    return .conflict
+                }
+                let same = row.text(0) == g.accountID && Digest.constantTimeEqual(row.blob(1), g.contentMAC)
+                return same ? .duplicate : .conflict
+            }
+            try c.execute(
+                """
+                INSERT INTO generations (\(generationColumns))
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                """,
+                arguments(of: g)
+            )
+            return .stored
+        }
+    }
+
+    static func arguments(of g: SealedGeneration) -> [SQLValue] {
+        let values: [any SQLBindable] = [
+            g.id, g.accountID, g.createdAt.micros, g.storedAt.micros, g.userID, g.apiKeyID, g.model, g.provider,
+            g.region, g.promptTokens, g.completionTokens, g.costUSD, g.latencyMilliseconds, g.finishReason,
+            g.streamed, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed,
+        ]
+        return values.map(\.sqlValue)
+    }
+
+    /// Creates the month partitions these rows need that this process has not seen yet (a
+    /// month far ahead of the clock is left to the default partition).
+    func ensurePartitions(for times: [Int64]) async throws {
+        let now = MonthPartition.month(ofMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let needed = Set(times.map(MonthPartition.month(ofMicros:))).filter { $0 <= now + MonthPartition.monthsAhead }
+        let missing = partitions.withLock { needed.subtracting($0) }
+        guard !missing.isEmpty else { return }
+        try await createPartitions(missing)
+    }
+
+    /// Creates each month's partition unless it exists (another replica may create it at the
+    /// same moment: that is fine). A month whose rows already sit in the default partition
+    /// keeps using it.
+    func createPartitions(_ months: Set<Int>) async throws {
+        let created = try await pool.withConnection { c in
+            var existing = try Self.partitionMonths(in: c)
+            for month in months.sorted() where !existing.contains(month) {
+                do {
+                    try c.run(
+                        "CREATE TABLE IF NOT EXISTS \(MonthPartition.tableName(month)) PARTITION OF generations FOR VALUES FROM (\(MonthPartition.start(of: month))) TO (\(MonthPartition.end(of: month)))"
+                    )
+                    existing.insert(month)
+                } catch let error as PostgresError where ["42P07", "23505", "23514", "40P01"].contains(error.sqlState) {
+                    // Made concurrently (42P07, 23505), or the default partition holds rows of
+                    // that month (23514): rows of it keep going there.
+                    existing.insert(month)
+                }
+            }
+            return existing
+        }
+        partitions.withLock { $0.formUnion(created) }
+    }
+
+    /// The months that have a partition now.
+    static func partitionMonths(in c: PostgresConnection) throws -> Set<Int> {
+        let names = try c.run(
+            """
+            SELECT child.relname::text FROM pg_inherits i
+            JOIN pg_class child ON child.oid = i.inhrelid
+            JOIN pg_class parent ON parent.oid = i.inhparent
+            JOIN pg_namespace n ON n.oid = parent.relnamespace
+            WHERE parent.relname = 'generations' AND n.nspname = 'iolog'
+            """
+        ).rows.map { $0.text(0) }
+        return Set(names.compactMap(MonthPartition.month(ofTable:)))
+    }
+
+    public func generation(id: String) async throws -> SealedGeneration? {
+        try await pool.withConnection { c in
+            try c.run("SELECT \(Self.generationColumns) FROM generations WHERE id = $1", id).first.map(Self.sealedGeneration)
+        }
+    }
+
+    public func generation(accountID: String, id: String) async throws -> SealedGeneration? {
+        try await pool.withConnection { c in
+            try c.run("SELECT \(Self.generationColumns) FROM generations WHERE id = $1 AND account_id = $2", id, accountID)
+                .first.map(Self.sealedGeneration)
+        }
+    }
+
+    /// Columns 0–14 (shared by both column lists) as a generation without bodies.
+    static func metadata(_ row: PostgresRow) -> SealedGeneration {
+        SealedGeneration(
+            id: row.text(0),
+            accountID: row.text(1),
+            createdAt: Timestamp(micros: row.int64(2)),
+            storedAt: Timestamp(micros: row.int64(3)),
+            userID: row.optionalText(4),
+            apiKeyID: row.optionalText(5),
+            model: row.text(6),
+            provider: row.text(7),
+            region: row.text(8),
+            promptTokens: row.optionalInt64(9),
+            completionTokens: row.optionalInt64(10),
+            costUSD: row.optionalDouble(11),
+            latencyMilliseconds: row.optionalInt64(12),
+            finishReason: row.optionalText(13),
+            streamed: row.optionalInt64(14).map { $0 == 1 },
+            contentMAC: [],
+            promptSealed: [],
+            completionSealed: []
+        )
+    }
+
+    static func sealedGeneration(_ row: PostgresRow) -> SealedGeneration {
+        var generation = metadata(row)
+        generation.contentMAC = row.blob(15)
+        generation.promptSealed = row.blob(16)
+        generation.completionSealed = row.blob(17)
+        generation.reasoningSealed = row.optionalBlob(18)
+        return generation
+    }
+
+    static let summaryColumns = """
+        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
+        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, (reasoning_sealed IS NOT NULL)::int
+        """
+
+    public func generationSummaries(
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    ) async throws
+        -> [GenerationSummary]
+    {
+        try await summaries(Self.listQuery(columns: Self.summaryColumns, accountID: accountID, filter: filter, after: cursor, limit: limit))
+    }
+
+    public func generationSummaries(
+        accountID: String,
+        filter: GenerationFilter,
+        newerThan cursor: ListCursor,
+        limit: Int
+    ) async throws
+        -> [GenerationSummary]
+    {
+        let query = Self.listQuery(columns: Self.summaryColumns, accountID: accountID, filter: filter, after: cursor, limit: limit, newer: true)
+        return try await summaries(query).reversed()
+    }
+
+    private func summaries(_ query: (String, [SQLValue])) async throws -> [GenerationSummary] {
+        try await pool.withConnection { c in
+            try c.execute(query.0, query.1).rows.map { row in
+                var sealed = Self.metadata(row)
+                sealed.reasoningSealed = row.int64(15) == 1 ? [] : nil
+                return GenerationSummary(sealed)
+            }
+        }
+    }
+
+    public func sealedGenerations(
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int
+    ) async throws
+        -> [SealedGeneration]
+    {
+        let (sql, arguments) = Self.listQuery(columns: Self.generationColumns, accountID: accountID, filter: filter, after: cursor, limit: limit)
+        return try await pool.withConnection { c in try c.execute(sql, arguments).rows.map(Self.sealedGeneration) }
+    }
+
+    /// The list query, shaped like SQLite's (`SQLiteStore.listQuery`): equality filters, the
+    /// time range, the keyset position, ordered to match the `generations_by_*` indexes.
+    static func listQuery(
+        columns: String,
+        accountID: String,
+        filter: GenerationFilter,
+        after cursor: ListCursor?,
+        limit: Int,
+        newer: Bool = false
+    ) -> (String, [SQLValue]) {
+        var conditions = ["account_id = $1"]
+        var arguments: [SQLValue] = [.text(accountID)]
+        func bind(_ value: SQLValue) -> String {
+            arguments.append(value)
+            return "$\(arguments.count)"
+        }
+        for (column, value) in [("model", filter.model), ("provider", filter.provider), ("user_id", filter.userID)] {
+            if let value { conditions.append("\(column) = \(bind(.text(value)))") }
+        }
+        if let from = filter.from { conditions.append("created_at >= \(bind(.integer(from.micros)))") }
+        if let to = filter.to { conditions.append("created_at < \(bind(.integer(to.micros)))") }
+        if let cursor {
+            let position = "(\(bind(.integer(cursor.createdAt.micros))), \(bind(.text(cursor.id))))"
+            conditions.append("(created_at, id) \(newer ? ">" : "<") \(position)")
+        }
+        let sql = """
+            SELECT \(columns) FROM generations WHERE \(conditions.joined(separator: " AND ")) \
+            ORDER BY \(newer ? "created_at ASC, id ASC" : "created_at DESC, id DESC") LIMIT \(bind(.integer(Int64(limit))))
+            """
+        return (sql, arguments)
+    }
+}

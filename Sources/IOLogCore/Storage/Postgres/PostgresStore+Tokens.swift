@@ -1,0 +1,99 @@
+/// Tokens and browser sessions.
+extension PostgresStore {
+    static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by"
+
+    static func token(from row: PostgresRow) -> TokenRecord {
+        TokenRecord(
+            id: row.text(0),
+            kind: TokenKind(rawValue: row.text(1)) ?? .user,
+            userID: row.optionalText(2),
+            label: row.optionalText(3),
+            createdAt: Timestamp(micros: row.int64(4)),
+            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:)),
+            createdBy: row.optionalText(7)
+        )
+    }
+
+    public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent) async throws {
+        try await pool.transaction { c in
+            try c.run(
+                """
+                INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                """,
+                token.id,
+                token.kind.rawValue,
+                token.userID,
+                token.label,
+                token.createdAt.micros,
+                token.revokedAt?.micros,
+                secretSHA256,
+                token.createdBy
+            )
+            try Self.appendForUser(audit, userID: token.userID, in: c)
+        }
+    }
+
+    public func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])? {
+        try await pool.withConnection { c in
+            try c.run("SELECT \(Self.tokenColumns) FROM tokens WHERE id = $1", id).first.map { (Self.token(from: $0), $0.blob(6)) }
+        }
+    }
+
+    public func tokens() async throws -> [TokenRecord] {
+        try await pool.withConnection { c in
+            try c.run("SELECT \(Self.tokenColumns) FROM tokens ORDER BY created_at DESC, id").rows.map(Self.token(from:))
+        }
+    }
+
+    public func revokeToken(id: String, at time: Timestamp, audit: AuditEvent) async throws -> Bool {
+        try await pool.transaction { c in
+            let revoked = try c.run("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", time.micros, id).affectedRows > 0
+            try c.run("DELETE FROM sessions WHERE token_id = $1", id)
+            if revoked {
+                let userID = try c.run("SELECT user_id FROM tokens WHERE id = $1", id).first?.optionalText(0)
+                try Self.appendForUser(audit, userID: userID, in: c)
+            }
+            return revoked
+        }
+    }
+
+    public func insertSession(_ session: SessionRecord, secretSHA256: [UInt8]) async throws {
+        try await pool.transaction { c in
+            try c.run("DELETE FROM sessions WHERE expires_at <= $1", session.createdAt.micros)
+            try c.run(
+                "INSERT INTO sessions (secret_sha256, token_id, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+                secretSHA256,
+                session.tokenID,
+                session.userID,
+                session.createdAt.micros,
+                session.expiresAt.micros
+            )
+        }
+    }
+
+    public func session(secretSHA256: [UInt8], at time: Timestamp) async throws -> SessionRecord? {
+        try await pool.withConnection { c in
+            try c.run(
+                """
+                SELECT s.token_id, s.user_id, s.created_at, s.expires_at FROM sessions s
+                JOIN tokens t ON t.id = s.token_id
+                WHERE s.secret_sha256 = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL
+                """,
+                secretSHA256,
+                time.micros
+            ).first.map { row in
+                SessionRecord(
+                    tokenID: row.text(0),
+                    userID: row.text(1),
+                    createdAt: Timestamp(micros: row.int64(2)),
+                    expiresAt: Timestamp(micros: row.int64(3))
+                )
+            }
+        }
+    }
+
+    public func deleteSession(secretSHA256: [UInt8]) async throws {
+        try await pool.withConnection { c in _ = try c.run("DELETE FROM sessions WHERE secret_sha256 = $1", secretSHA256) }
+    }
+}
