@@ -147,16 +147,17 @@ extension GenerationSummary {
     /// The metadata as the API answers it; absent values are `null`.
     var json: JSONValue {
         func optional<T>(_ value: T?, _ wrap: (T) -> JSONValue) -> JSONValue { value.map(wrap) ?? .null }
+        let m = metadata
         return .object([
-            "id": .string(id), "account_id": .string(accountID), "created_at": .string(createdAt.rfc3339),
-            "user_id": optional(userID, JSONValue.string), "api_key_id": optional(apiKeyID, JSONValue.string),
-            "model": .string(model), "provider": .string(provider), "region": .string(region),
+            "id": .string(id), "account_id": .string(accountID), "created_at": .string(m.createdAt.rfc3339),
+            "user_id": optional(m.userID, JSONValue.string), "api_key_id": optional(m.apiKeyID, JSONValue.string),
+            "model": .string(m.model), "provider": .string(m.provider), "region": .string(m.region),
             "usage": .object([
-                "prompt_tokens": optional(promptTokens, JSONValue.integer),
-                "completion_tokens": optional(completionTokens, JSONValue.integer),
+                "prompt_tokens": optional(m.promptTokens, JSONValue.integer),
+                "completion_tokens": optional(m.completionTokens, JSONValue.integer),
             ]),
-            "cost_usd": optional(costUSD, JSONValue.double), "latency_ms": optional(latencyMilliseconds, JSONValue.integer),
-            "finish_reason": optional(finishReason, JSONValue.string), "streamed": optional(streamed, JSONValue.bool),
+            "cost_usd": optional(m.costUSD, JSONValue.double), "latency_ms": optional(m.latencyMilliseconds, JSONValue.integer),
+            "finish_reason": optional(m.finishReason, JSONValue.string), "streamed": optional(m.streamed, JSONValue.bool),
             "has_reasoning": .bool(hasReasoning),
         ])
     }

@@ -146,3 +146,21 @@ CREATE TABLE iolog.settings (
     value text NOT NULL,
     updated_at bigint NOT NULL
 );
+
+-- Rows of months without a partition of their own (far ahead of the clock) land here.
+CREATE TABLE iolog.generations_default PARTITION OF iolog.generations DEFAULT;
+
+-- Creates the partition of one month (named generations_pYYYYMM by the caller) unless it
+-- exists. The only DDL iolog runs after migrating, kept here with the rest of the schema.
+CREATE FUNCTION iolog.create_month_partition(partition_name text, month_start bigint, month_end bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF partition_name !~ '^generations_p[0-9]{6}$' THEN
+        RAISE EXCEPTION 'not a month partition name: %', partition_name;
+    END IF;
+    EXECUTE format(
+        'CREATE TABLE IF NOT EXISTS iolog.%I PARTITION OF iolog.generations FOR VALUES FROM (%s) TO (%s)',
+        partition_name, month_start, month_end
+    );
+END
+$$;

@@ -1,22 +1,17 @@
 /// One generation as posted by the gateway, validated (DESIGN §4.1).
+@dynamicMemberLookup
 public struct GenerationInput: Sendable, Equatable {
     public var id: String
     public var accountID: String
-    public var userID: String?
-    public var apiKeyID: String?
-    public var createdAt: Timestamp
-    public var model: String
-    public var provider: String
-    public var region: String
-    public var promptTokens: Int64?
-    public var completionTokens: Int64?
-    public var costUSD: Double?
-    public var latencyMilliseconds: Int64?
-    public var finishReason: String?
-    public var streamed: Bool?
+    public var metadata: GenerationMetadata
     public var prompt: JSONValue
     public var completion: JSONValue
     public var reasoning: JSONValue?
+
+    public subscript<T>(dynamicMember field: WritableKeyPath<GenerationMetadata, T>) -> T {
+        get { metadata[keyPath: field] }
+        set { metadata[keyPath: field] = newValue }
+    }
 
     /// How far in the future a `created_at` may be before it is a gateway bug.
     public static let maximumClockSkewMicros: Int64 = 5 * 60 * 1_000_000
@@ -100,18 +95,20 @@ public struct GenerationInput: Sendable, Equatable {
         return GenerationInput(
             id: id,
             accountID: accountID,
-            userID: userID,
-            apiKeyID: apiKeyID,
-            createdAt: createdAt,
-            model: model,
-            provider: provider,
-            region: region,
-            promptTokens: promptTokens,
-            completionTokens: completionTokens,
-            costUSD: cost,
-            latencyMilliseconds: latency,
-            finishReason: finishReason,
-            streamed: streamed,
+            metadata: GenerationMetadata(
+                createdAt: createdAt,
+                userID: userID,
+                apiKeyID: apiKeyID,
+                model: model,
+                provider: provider,
+                region: region,
+                promptTokens: promptTokens,
+                completionTokens: completionTokens,
+                costUSD: cost,
+                latencyMilliseconds: latency,
+                finishReason: finishReason,
+                streamed: streamed
+            ),
             prompt: prompt,
             completion: completion,
             reasoning: reasoning
@@ -128,19 +125,20 @@ public struct GenerationInput: Sendable, Equatable {
     /// Every ingested field in a fixed order, bodies included: the input to the content MAC
     /// that tells a gateway retry (same content) from a conflicting reuse of an id.
     public var canonicalContent: [UInt8] {
+        let m = metadata
         var members: [String: JSONValue] = [
-            "id": .string(id), "account_id": .string(accountID), "created_at": .integer(createdAt.micros),
-            "model": .string(model), "provider": .string(provider), "region": .string(region), "prompt": prompt,
+            "id": .string(id), "account_id": .string(accountID), "created_at": .integer(m.createdAt.micros),
+            "m.model": .string(m.model), "m.provider": .string(m.provider), "m.region": .string(m.region), "prompt": prompt,
             "completion": completion,
         ]
-        members["user_id"] = userID.map(JSONValue.string)
-        members["api_key_id"] = apiKeyID.map(JSONValue.string)
-        members["prompt_tokens"] = promptTokens.map(JSONValue.integer)
-        members["completion_tokens"] = completionTokens.map(JSONValue.integer)
-        members["cost_usd"] = costUSD.map(JSONValue.double)
-        members["latency_ms"] = latencyMilliseconds.map(JSONValue.integer)
-        members["finish_reason"] = finishReason.map(JSONValue.string)
-        members["streamed"] = streamed.map(JSONValue.bool)
+        members["user_id"] = m.userID.map(JSONValue.string)
+        members["api_key_id"] = m.apiKeyID.map(JSONValue.string)
+        members["prompt_tokens"] = m.promptTokens.map(JSONValue.integer)
+        members["completion_tokens"] = m.completionTokens.map(JSONValue.integer)
+        members["cost_usd"] = m.costUSD.map(JSONValue.double)
+        members["latency_ms"] = m.latencyMilliseconds.map(JSONValue.integer)
+        members["finish_reason"] = m.finishReason.map(JSONValue.string)
+        members["m.streamed"] = m.streamed.map(JSONValue.bool)
         members["reasoning"] = reasoning
         return JSONValue.object(members).canonicalBytes
     }

@@ -64,40 +64,24 @@ public struct ListCursor: Sendable, Equatable {
 }
 
 /// A generation's metadata, as the list shows it: no bodies.
+@dynamicMemberLookup
 public struct GenerationSummary: Sendable, Equatable {
     public var id: String
     public var accountID: String
-    public var createdAt: Timestamp
-    public var userID: String?
-    public var apiKeyID: String?
-    public var model: String
-    public var provider: String
-    public var region: String
-    public var promptTokens: Int64?
-    public var completionTokens: Int64?
-    public var costUSD: Double?
-    public var latencyMilliseconds: Int64?
-    public var finishReason: String?
-    public var streamed: Bool?
+    public var metadata: GenerationMetadata
     public var hasReasoning: Bool
 
-    public var cursor: ListCursor { ListCursor(createdAt: createdAt, id: id) }
+    public subscript<T>(dynamicMember field: WritableKeyPath<GenerationMetadata, T>) -> T {
+        get { metadata[keyPath: field] }
+        set { metadata[keyPath: field] = newValue }
+    }
+
+    public var cursor: ListCursor { ListCursor(createdAt: metadata.createdAt, id: id) }
 
     public init(_ sealed: SealedGeneration) {
         id = sealed.id
         accountID = sealed.accountID
-        createdAt = sealed.createdAt
-        userID = sealed.userID
-        apiKeyID = sealed.apiKeyID
-        model = sealed.model
-        provider = sealed.provider
-        region = sealed.region
-        promptTokens = sealed.promptTokens
-        completionTokens = sealed.completionTokens
-        costUSD = sealed.costUSD
-        latencyMilliseconds = sealed.latencyMilliseconds
-        finishReason = sealed.finishReason
-        streamed = sealed.streamed
+        metadata = sealed.metadata
         hasReasoning = sealed.reasoningSealed != nil
     }
 }

@@ -36,12 +36,6 @@ public final class PostgresEngine: StorageEngine {
         }
         let now = MonthPartition.month(ofMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
         try await postgresStore.createPartitions(Set((now - 1)...(now + MonthPartition.monthsAhead)))
-        try await pool.withConnection { c in
-            // DDL only when missing: even a no-op CREATE locks the parent table.
-            if try c.run("SELECT to_regclass('iolog.generations_default') IS NULL").first?.bool(0) == true {
-                try c.executeScript("CREATE TABLE IF NOT EXISTS generations_default PARTITION OF generations DEFAULT")
-            }
-        }
     }
 
     private static let migrationLock = Int64(truncatingIfNeeded: "iolog.migrate".stableHash)

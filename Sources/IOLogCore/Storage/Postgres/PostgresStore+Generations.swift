@@ -119,7 +119,10 @@ extension PostgresStore {
             for month in months.sorted() where !existing.contains(month) {
                 do {
                     try c.run(
-                        "CREATE TABLE IF NOT EXISTS \(MonthPartition.tableName(month)) PARTITION OF generations FOR VALUES FROM (\(MonthPartition.start(of: month))) TO (\(MonthPartition.end(of: month)))"
+                        "SELECT create_month_partition($1, $2, $3)",
+                        MonthPartition.tableName(month),
+                        MonthPartition.start(of: month),
+                        MonthPartition.end(of: month)
                     )
                     existing.insert(month)
                 } catch let error as PostgresError where ["42P07", "23505", "23514", "40P01"].contains(error.sqlState) {
@@ -162,25 +165,10 @@ extension PostgresStore {
 
     /// Columns 0–14 (shared by both column lists) as a generation without bodies.
     static func metadata(_ row: PostgresRow) -> SealedGeneration {
-        SealedGeneration(
-            id: row.text(0),
-            accountID: row.text(1),
-            createdAt: Timestamp(micros: row.int64(2)),
-            storedAt: Timestamp(micros: row.int64(3)),
-            userID: row.optionalText(4),
-            apiKeyID: row.optionalText(5),
-            model: row.text(6),
-            provider: row.text(7),
-            region: row.text(8),
-            promptTokens: row.optionalInt64(9),
-            completionTokens: row.optionalInt64(10),
-            costUSD: row.optionalDouble(11),
-            latencyMilliseconds: row.optionalInt64(12),
-            finishReason: row.optionalText(13),
-            streamed: row.optionalInt64(14).map { $0 == 1 },
-            contentMAC: [],
-            promptSealed: [],
-            completionSealed: []
+        SealedGeneration.fromMetadataColumns(
+            text: { row.optionalText(Int32($0)) },
+            integer: { row.optionalInt64(Int32($0)) },
+            real: { row.optionalDouble(Int32($0)) }
         )
     }
 
