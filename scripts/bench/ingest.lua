@@ -1,5 +1,6 @@
 -- wrk script: POST generations to iolog with unique ids.
--- Environment: IOLOG_TOKEN (gateway token), IOLOG_ACCOUNT, IOLOG_CREATED_AT, IOLOG_BATCH (items per request, 0 = single).
+-- Environment: IOLOG_TOKEN (gateway token), IOLOG_ACCOUNT, IOLOG_CREATED_AT, IOLOG_BATCH (items per request, 0 = single),
+-- IOLOG_ID_PREFIX (keeps ids apart when several wrk processes run at once).
 local threads = {}
 local counter = 0
 
@@ -12,7 +13,7 @@ local token = os.getenv("IOLOG_TOKEN")
 local account = os.getenv("IOLOG_ACCOUNT") or "demo-org"
 local created = os.getenv("IOLOG_CREATED_AT")
 local batch = tonumber(os.getenv("IOLOG_BATCH") or "0")
-local prefix = tostring(os.time())
+local prefix = (os.getenv("IOLOG_ID_PREFIX") or "") .. tostring(os.time())
 unexpected = 0 -- global: done() reads it with thread:get
 
 -- About 1.5 KB of prompt and 0.5 KB of completion, like a short chat turn.
