@@ -48,8 +48,6 @@ public protocol LogStore: Sendable {
     /// unrevoked token has that id.
     func revokeToken(id: String, at time: Timestamp, audit: AuditEvent) async throws -> Bool
 
-    /// Stores a sealed generation durably; throws `conflict` if its id exists.
-    func insertGeneration(_ generation: SealedGeneration) async throws
     /// Stores generations in one durable commit, judging each on its own: one created before
     /// its account's erasure boundary, or whose id an erasure listed, is `erased`; a new id is stored; an existing id with the
     /// same account and content MAC is a duplicate; any other existing id is a conflict.
@@ -188,4 +186,18 @@ public enum InsertOutcome: Sendable, Equatable {
     /// Not stored: created before the account's erasure boundary (`Account.erasedBefore`) or
     /// listed by an erasure of generations, checked inside the insert's own transaction.
     case erased
+}
+
+extension LogStore {
+    /// Stores one sealed generation durably (`insertGenerations`); throws `conflict` if its id
+    /// exists, `keyUnavailable` if its key was destroyed, `refused` if an erasure covers it.
+    public func insertGeneration(_ generation: SealedGeneration) async throws {
+        switch try await insertGenerations([generation]) {
+        case [.stored]: return
+        case [.erased]:
+            throw IOLogError.refused("generation \(generation.id) was erased at the owner's request (created before the boundary, or listed)")
+        case [.keyDestroyed]: throw IOLogError(.keyUnavailable, "generation \(generation.id) was sealed with a destroyed key")
+        default: throw IOLogError(.conflict, "generation \(generation.id) is already stored")
+        }
+    }
 }

@@ -1,22 +1,7 @@
 /// Accounts, memberships and the logging setting.
 extension PostgresStore {
-    static let accountColumns = "a.id, a.kind, a.name, a.io_logging_enabled, a.io_logging_enabled_at, a.erased_before"
-
-    static func account(from row: PostgresRow) -> Account {
-        Account(
-            id: row.text(0),
-            kind: AccountKind(rawValue: row.text(1)) ?? .organization,
-            name: row.optionalText(2),
-            ioLogging: IOLoggingSetting(
-                enabled: row.int64(3) == 1,
-                enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))
-            ),
-            erasedBefore: row.optionalInt64(5).map(Timestamp.init(micros:))
-        )
-    }
-
     static func account(id: String, in c: PostgresConnection) throws -> Account? {
-        try c.run("SELECT \(accountColumns) FROM accounts a WHERE a.id = $1", id).first.map(account(from:))
+        try c.run("SELECT \(RowMapping.accountColumns) FROM accounts a WHERE a.id = $1", id).first.map(RowMapping.account)
     }
 
     public func setIOLogging(accountID: String, enabled: Bool, at time: Timestamp, audit: AuditEvent?) async throws -> IOLoggingSetting {
@@ -120,11 +105,11 @@ extension PostgresStore {
         let rows = try await pool.withConnection { c in
             try c.run(
                 """
-                SELECT \(Self.accountColumns), m.role FROM memberships m JOIN accounts a ON a.id = m.account_id
+                SELECT \(RowMapping.accountColumns), m.role FROM memberships m JOIN accounts a ON a.id = m.account_id
                 WHERE m.user_id = $1 ORDER BY m.account_id
                 """,
                 userID
-            ).rows.map { (Self.account(from: $0), $0.text(6)) }
+            ).rows.map { (RowMapping.account($0), $0.text(6)) }
         }
         return rows.compactMap { account, role in Role(rawValue: role).map { (account, $0) } }
     }

@@ -46,27 +46,12 @@ extension PostgresStore {
         try await pool.transaction { c in try Self.append(event, in: c) }
     }
 
-    static let auditColumns = "seq, occurred_at, actor, action, account_id, target, detail, previous_hash, hash"
-
-    static func auditEvent(_ row: PostgresRow) -> StoredAuditEvent {
-        var event = AuditEvent(
-            occurredAt: Timestamp(micros: row.int64(1)),
-            actor: row.text(2),
-            action: row.text(3),
-            accountID: row.optionalText(4),
-            target: row.optionalText(5),
-            detail: row.optionalText(6)
-        )
-        event.sequence = row.int64(0)
-        return StoredAuditEvent(sequence: row.int64(0), event: event, previousHash: row.blob(7), hash: row.blob(8))
-    }
-
     public func auditEvents(accountID: String, actions: [String]?, before: Int64?, limit: Int) async throws -> [StoredAuditEvent] {
         let actionList = actions.map { JSONValue.array($0.map(JSONValue.string)).canonicalText }
         return try await pool.withConnection { c in
             try c.run(
                 """
-                SELECT \(Self.auditColumns) FROM audit_events
+                SELECT \(RowMapping.auditColumns) FROM audit_events
                 WHERE account_id = $1 AND seq < $2
                   AND ($3::jsonb IS NULL OR action IN (SELECT jsonb_array_elements_text($3::jsonb)))
                 ORDER BY seq DESC LIMIT $4
@@ -75,7 +60,7 @@ extension PostgresStore {
                 before ?? Int64.max,
                 actionList,
                 limit
-            ).rows.map(Self.auditEvent)
+            ).rows.map(RowMapping.auditEvent)
         }
     }
 
@@ -87,8 +72,8 @@ extension PostgresStore {
             var walker = AuditChainWalker()
             var after: Int64 = 0
             while true {
-                let chunk = try c.run("SELECT \(Self.auditColumns) FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 10000", after)
-                    .rows.map(Self.auditEvent)
+                let chunk = try c.run("SELECT \(RowMapping.auditColumns) FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT 10000", after)
+                    .rows.map(RowMapping.auditEvent)
                 for row in chunk {
                     if let broken = walker.check(row) { return broken }
                 }

@@ -1,22 +1,10 @@
 /// Owners' deletion requests and the erasure of their scope.
 extension PostgresStore {
-    static let deletionColumns = """
-        id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids, scope_before, status, created_at, \
-        run_by, started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure
-        """
-
-    static func deletionRequest(_ row: PostgresRow) -> DeletionRequest {
-        DeletionRequest.fromColumns(
-            text: { row.optionalText(Int32($0)) },
-            integer: { row.optionalInt64(Int32($0)) }
-        )
-    }
-
     static func deletionRequest(id: String, in c: PostgresConnection) throws -> DeletionRequest {
-        guard let row = try c.run("SELECT \(deletionColumns) FROM deletion_requests WHERE id = $1", id).first else {
+        guard let row = try c.run("SELECT \(RowMapping.deletionColumns) FROM deletion_requests WHERE id = $1", id).first else {
             throw IOLogError.notFound("no deletion request \(id)")
         }
-        return deletionRequest(row)
+        return RowMapping.deletionRequest(row)
     }
 
     public func insertDeletionRequest(_ request: DeletionRequest, audit: AuditEvent) async throws {
@@ -44,7 +32,7 @@ extension PostgresStore {
 
     public func deletionRequest(id: String) async throws -> DeletionRequest? {
         try await pool.withConnection { c in
-            try c.run("SELECT \(Self.deletionColumns) FROM deletion_requests WHERE id = $1", id).first.map(Self.deletionRequest)
+            try c.run("SELECT \(RowMapping.deletionColumns) FROM deletion_requests WHERE id = $1", id).first.map(RowMapping.deletionRequest)
         }
     }
 
@@ -52,13 +40,13 @@ extension PostgresStore {
         try await pool.withConnection { c in
             try c.run(
                 """
-                SELECT \(Self.deletionColumns) FROM deletion_requests
+                SELECT \(RowMapping.deletionColumns) FROM deletion_requests
                 WHERE ($1::text IS NULL OR account_id = $1) AND ($2::text IS NULL OR status = $2)
                 ORDER BY created_at DESC, filed_seq DESC
                 """,
                 accountID,
                 status?.rawValue
-            ).rows.map(Self.deletionRequest)
+            ).rows.map(RowMapping.deletionRequest)
         }
     }
 

@@ -2,22 +2,6 @@ import Foundation
 
 /// Storing generations and reading one.
 extension PostgresStore {
-    static let generationColumns = """
-        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
-        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, content_mac, prompt_sealed, \
-        completion_sealed, reasoning_sealed
-        """
-
-    public func insertGeneration(_ generation: SealedGeneration) async throws {
-        switch try await insertGenerations([generation]) {
-        case [.stored]: return
-        case [.erased]:
-            throw IOLogError.refused("generation \(generation.id) was erased at the owner's request (created before the boundary, or listed)")
-        case [.keyDestroyed]: throw IOLogError(.keyUnavailable, "generation \(generation.id) was sealed with a destroyed key")
-        default: throw IOLogError(.conflict, "generation \(generation.id) is already stored")
-        }
-    }
-
     public func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome] {
         try await ensurePartitions(for: generations.map(\.createdAt.micros))
         // Rows in id order, so two replicas committing overlapping ids lock them in the same
@@ -82,7 +66,7 @@ extension PostgresStore {
             }
             try c.execute(
                 """
-                INSERT INTO generations (\(generationColumns))
+                INSERT INTO generations (\(RowMapping.generationColumns))
                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
                 """,
                 arguments(of: g)
@@ -152,33 +136,15 @@ extension PostgresStore {
 
     public func generation(id: String) async throws -> SealedGeneration? {
         try await pool.withConnection { c in
-            try c.run("SELECT \(Self.generationColumns) FROM generations WHERE id = $1", id).first.map(Self.sealedGeneration)
+            try c.run("SELECT \(RowMapping.generationColumns) FROM generations WHERE id = $1", id).first.map(RowMapping.sealedGeneration)
         }
     }
 
     public func generation(accountID: String, id: String) async throws -> SealedGeneration? {
         try await pool.withConnection { c in
-            try c.run("SELECT \(Self.generationColumns) FROM generations WHERE id = $1 AND account_id = $2", id, accountID)
-                .first.map(Self.sealedGeneration)
+            try c.run("SELECT \(RowMapping.generationColumns) FROM generations WHERE id = $1 AND account_id = $2", id, accountID)
+                .first.map(RowMapping.sealedGeneration)
         }
-    }
-
-    /// Columns 0–14 (shared by both column lists) as a generation without bodies.
-    static func metadata(_ row: PostgresRow) -> SealedGeneration {
-        SealedGeneration.fromMetadataColumns(
-            text: { row.optionalText(Int32($0)) },
-            integer: { row.optionalInt64(Int32($0)) },
-            real: { row.optionalDouble(Int32($0)) }
-        )
-    }
-
-    static func sealedGeneration(_ row: PostgresRow) -> SealedGeneration {
-        var generation = metadata(row)
-        generation.contentMAC = row.blob(15)
-        generation.promptSealed = row.blob(16)
-        generation.completionSealed = row.blob(17)
-        generation.reasoningSealed = row.optionalBlob(18)
-        return generation
     }
 
     static let summaryColumns = """
@@ -212,7 +178,7 @@ extension PostgresStore {
     private func summaries(_ query: (String, [SQLValue])) async throws -> [GenerationSummary] {
         try await pool.withConnection { c in
             try c.execute(query.0, query.1).rows.map { row in
-                var sealed = Self.metadata(row)
+                var sealed = RowMapping.metadata(row)
                 sealed.reasoningSealed = row.int64(15) == 1 ? [] : nil
                 return GenerationSummary(sealed)
             }
@@ -227,8 +193,14 @@ extension PostgresStore {
     ) async throws
         -> [SealedGeneration]
     {
-        let (sql, arguments) = Self.listQuery(columns: Self.generationColumns, accountID: accountID, filter: filter, after: cursor, limit: limit)
-        return try await pool.withConnection { c in try c.execute(sql, arguments).rows.map(Self.sealedGeneration) }
+        let (sql, arguments) = Self.listQuery(
+            columns: RowMapping.generationColumns,
+            accountID: accountID,
+            filter: filter,
+            after: cursor,
+            limit: limit
+        )
+        return try await pool.withConnection { c in try c.execute(sql, arguments).rows.map(RowMapping.sealedGeneration) }
     }
 
     /// The list query, shaped like SQLite's (`SQLiteStore.listQuery`): equality filters, the

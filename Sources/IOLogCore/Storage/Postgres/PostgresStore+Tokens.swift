@@ -1,19 +1,5 @@
 /// Tokens and browser sessions.
 extension PostgresStore {
-    static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by"
-
-    static func token(from row: PostgresRow) -> TokenRecord {
-        TokenRecord(
-            id: row.text(0),
-            kind: TokenKind(rawValue: row.text(1)) ?? .user,
-            userID: row.optionalText(2),
-            label: row.optionalText(3),
-            createdAt: Timestamp(micros: row.int64(4)),
-            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:)),
-            createdBy: row.optionalText(7)
-        )
-    }
-
     public func insertToken(_ token: TokenRecord, secretSHA256: [UInt8], audit: AuditEvent) async throws {
         try await pool.transaction { c in
             try c.run(
@@ -36,13 +22,13 @@ extension PostgresStore {
 
     public func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])? {
         try await pool.withConnection { c in
-            try c.run("SELECT \(Self.tokenColumns) FROM tokens WHERE id = $1", id).first.map { (Self.token(from: $0), $0.blob(6)) }
+            try c.run("SELECT \(RowMapping.tokenColumns) FROM tokens WHERE id = $1", id).first.map { (RowMapping.token($0), $0.blob(6)) }
         }
     }
 
     public func tokens() async throws -> [TokenRecord] {
         try await pool.withConnection { c in
-            try c.run("SELECT \(Self.tokenColumns) FROM tokens ORDER BY created_at DESC, id").rows.map(Self.token(from:))
+            try c.run("SELECT \(RowMapping.tokenColumns) FROM tokens ORDER BY created_at DESC, id").rows.map(RowMapping.token)
         }
     }
 

@@ -59,24 +59,8 @@ extension SQLiteStore {
         try await reader.read { db in try Self.account(id: id, in: db) }
     }
 
-    static let accountColumns = "a.id, a.kind, a.name, a.io_logging_enabled, a.io_logging_enabled_at, a.erased_before"
-
-    /// An account from the first six columns of `row` (`accountColumns`).
-    static func account(from row: Row) -> Account {
-        Account(
-            id: row.text(0),
-            kind: AccountKind(rawValue: row.text(1)) ?? .organization,
-            name: row.optionalText(2),
-            ioLogging: IOLoggingSetting(
-                enabled: row.int64(3) == 1,
-                enabledAt: row.optionalInt64(4).map(Timestamp.init(micros:))
-            ),
-            erasedBefore: row.optionalInt64(5).map(Timestamp.init(micros:))
-        )
-    }
-
     static func account(id: String, in db: Database) throws -> Account? {
-        try db.queryFirst("SELECT \(accountColumns) FROM accounts a WHERE a.id = ?", id, map: account(from:))
+        try db.queryFirst("SELECT \(RowMapping.accountColumns) FROM accounts a WHERE a.id = ?", id, map: RowMapping.account)
     }
 
     public func setMembership(accountID: String, userID: String, role: Role, at time: Timestamp, audit: AuditEvent) async throws {
@@ -134,11 +118,11 @@ extension SQLiteStore {
         let rows = try await reader.read { db in
             try db.query(
                 """
-                SELECT \(Self.accountColumns), m.role FROM memberships m JOIN accounts a ON a.id = m.account_id
+                SELECT \(RowMapping.accountColumns), m.role FROM memberships m JOIN accounts a ON a.id = m.account_id
                 WHERE m.user_id = ? ORDER BY m.account_id
                 """,
                 userID
-            ) { row in (Self.account(from: row), row.text(6)) }
+            ) { row in (RowMapping.account(row), row.text(6)) }
         }
         return rows.compactMap { account, role in Role(rawValue: role).map { (account, $0) } }
     }

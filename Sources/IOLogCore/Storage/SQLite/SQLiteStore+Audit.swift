@@ -38,7 +38,7 @@ extension SQLiteStore {
         return try await reader.read { db in
             try db.query(
                 """
-                SELECT \(Self.auditColumns) FROM audit_events
+                SELECT \(RowMapping.auditColumns) FROM audit_events
                 WHERE account_id = ? AND seq < ? AND (?3 IS NULL OR action IN (SELECT value FROM json_each(?3)))
                 ORDER BY seq DESC LIMIT ?
                 """,
@@ -46,7 +46,7 @@ extension SQLiteStore {
                 before ?? Int64.max,
                 actionList,
                 limit,
-                map: Self.auditEvent
+                map: RowMapping.auditEvent
             )
         }
     }
@@ -61,9 +61,9 @@ extension SQLiteStore {
             var after: Int64 = 0
             while true {
                 let chunk = try db.query(
-                    "SELECT \(Self.auditColumns) FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 10000",
+                    "SELECT \(RowMapping.auditColumns) FROM audit_events WHERE seq > ? ORDER BY seq LIMIT 10000",
                     after,
-                    map: Self.auditEvent
+                    map: RowMapping.auditEvent
                 )
                 for row in chunk {
                     if let broken = walker.check(row) { return broken }
@@ -76,18 +76,4 @@ extension SQLiteStore {
         }
     }
 
-    static let auditColumns = "seq, occurred_at, actor, action, account_id, target, detail, previous_hash, hash"
-
-    static func auditEvent(_ row: Row) -> StoredAuditEvent {
-        var event = AuditEvent(
-            occurredAt: Timestamp(micros: row.int64(1)),
-            actor: row.text(2),
-            action: row.text(3),
-            accountID: row.optionalText(4),
-            target: row.optionalText(5),
-            detail: row.optionalText(6)
-        )
-        event.sequence = row.int64(0)
-        return StoredAuditEvent(sequence: row.int64(0), event: event, previousHash: row.blob(7), hash: row.blob(8))
-    }
 }

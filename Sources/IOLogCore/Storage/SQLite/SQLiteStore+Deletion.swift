@@ -1,16 +1,13 @@
 /// Owners' deletion requests and the erasure of their scope.
 extension SQLiteStore {
-    static let deletionColumns = """
-        id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids, scope_before, status, created_at, \
-        run_by, started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure
-        """
-
-    static func deletionRequest(_ row: Row) -> DeletionRequest {
-        DeletionRequest.fromColumns(text: { row.optionalText(Int32($0)) }, integer: { row.optionalInt64(Int32($0)) })
-    }
-
     static func deletionRequest(id: String, in db: Database) throws -> DeletionRequest {
-        guard let request = try db.queryFirst("SELECT \(deletionColumns) FROM deletion_requests WHERE id = ?", id, map: deletionRequest) else {
+        guard
+            let request = try db.queryFirst(
+                "SELECT \(RowMapping.deletionColumns) FROM deletion_requests WHERE id = ?",
+                id,
+                map: RowMapping.deletionRequest
+            )
+        else {
             throw IOLogError.notFound("no deletion request \(id)")
         }
         return request
@@ -41,7 +38,7 @@ extension SQLiteStore {
 
     public func deletionRequest(id: String) async throws -> DeletionRequest? {
         try await reader.read { db in
-            try db.queryFirst("SELECT \(Self.deletionColumns) FROM deletion_requests WHERE id = ?", id, map: Self.deletionRequest)
+            try db.queryFirst("SELECT \(RowMapping.deletionColumns) FROM deletion_requests WHERE id = ?", id, map: RowMapping.deletionRequest)
         }
     }
 
@@ -49,13 +46,13 @@ extension SQLiteStore {
         try await reader.read { db in
             try db.query(
                 """
-                SELECT \(Self.deletionColumns) FROM deletion_requests
+                SELECT \(RowMapping.deletionColumns) FROM deletion_requests
                 WHERE (?1 IS NULL OR account_id = ?1) AND (?2 IS NULL OR status = ?2)
                 ORDER BY created_at DESC, rowid DESC
                 """,
                 accountID,
                 status?.rawValue,
-                map: Self.deletionRequest
+                map: RowMapping.deletionRequest
             )
         }
     }

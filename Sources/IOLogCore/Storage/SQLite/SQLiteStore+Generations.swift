@@ -1,26 +1,10 @@
 /// Storing generations and reading one.
 extension SQLiteStore {
-    static let generationColumns = """
-        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
-        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, content_mac, prompt_sealed, \
-        completion_sealed, reasoning_sealed
-        """
-
-    public func insertGeneration(_ generation: SealedGeneration) async throws {
-        switch try await insertGenerations([generation]) {
-        case [.stored]: return
-        case [.erased]:
-            throw IOLogError.refused("generation \(generation.id) was erased at the owner's request (created before the boundary, or listed)")
-        case [.keyDestroyed]: throw IOLogError(.keyUnavailable, "generation \(generation.id) was sealed with a destroyed key")
-        default: throw IOLogError(.conflict, "generation \(generation.id) is already stored")
-        }
-    }
-
     public func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome] {
         let checksKeys = checksKeys
         return try await writer.write { db in
             let insert = try db.prepare(
-                "INSERT INTO generations (\(Self.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+                "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
             )
             let existing = try db.prepare("SELECT account_id, content_mac FROM generations WHERE id = ?")
             // The write transaction holds the keyring's write lock too (BEGIN IMMEDIATE covers
@@ -69,17 +53,17 @@ extension SQLiteStore {
 
     public func generation(id: String) async throws -> SealedGeneration? {
         try await reader.read { db in
-            try db.queryFirst("SELECT \(Self.generationColumns) FROM generations WHERE id = ?", id, map: Self.sealedGeneration)
+            try db.queryFirst("SELECT \(RowMapping.generationColumns) FROM generations WHERE id = ?", id, map: RowMapping.sealedGeneration)
         }
     }
 
     public func generation(accountID: String, id: String) async throws -> SealedGeneration? {
         try await reader.read { db in
             try db.queryFirst(
-                "SELECT \(Self.generationColumns) FROM generations WHERE id = ? AND account_id = ?",
+                "SELECT \(RowMapping.generationColumns) FROM generations WHERE id = ? AND account_id = ?",
                 id,
                 accountID,
-                map: Self.sealedGeneration
+                map: RowMapping.sealedGeneration
             )
         }
     }

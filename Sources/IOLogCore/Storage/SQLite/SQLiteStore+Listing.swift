@@ -35,7 +35,7 @@ extension SQLiteStore {
             let statement = try db.prepare(query.0)
             try statement.bind(query.1)
             var rows: [GenerationSummary] = []
-            while try statement.step() { rows.append(Self.summary(Row(statement: statement))) }
+            while try statement.step() { rows.append(RowMapping.summary(Row(statement: statement))) }
             return rows
         }
     }
@@ -49,7 +49,7 @@ extension SQLiteStore {
         async throws -> [SealedGeneration]
     {
         let (sql, arguments) = Self.listQuery(
-            columns: Self.generationColumns,
+            columns: RowMapping.generationColumns,
             accountID: accountID,
             filter: filter,
             after: cursor,
@@ -59,7 +59,7 @@ extension SQLiteStore {
             let statement = try db.prepare(sql)
             try statement.bind(arguments)
             var rows: [SealedGeneration] = []
-            while try statement.step() { rows.append(Self.sealedGeneration(Row(statement: statement))) }
+            while try statement.step() { rows.append(RowMapping.sealedGeneration(Row(statement: statement))) }
             return rows
         }
     }
@@ -109,27 +109,4 @@ extension SQLiteStore {
         completion_tokens, cost_usd, latency_ms, finish_reason, streamed, reasoning_sealed IS NOT NULL
         """
 
-    static func summary(_ row: Row) -> GenerationSummary {
-        var sealed = metadata(row)
-        sealed.reasoningSealed = row.int64(15) == 1 ? [] : nil
-        return GenerationSummary(sealed)
-    }
-
-    /// Columns 0–14 (shared by both column lists) as a generation without bodies.
-    static func metadata(_ row: Row) -> SealedGeneration {
-        SealedGeneration.fromMetadataColumns(
-            text: { row.optionalText(Int32($0)) },
-            integer: { row.optionalInt64(Int32($0)) },
-            real: { row.optionalDouble(Int32($0)) }
-        )
-    }
-
-    static func sealedGeneration(_ row: Row) -> SealedGeneration {
-        var generation = metadata(row)
-        generation.contentMAC = row.blob(15)
-        generation.promptSealed = row.blob(16)
-        generation.completionSealed = row.blob(17)
-        generation.reasoningSealed = row.optionalBlob(18)
-        return generation
-    }
 }

@@ -1,19 +1,5 @@
 /// Tokens and browser sessions.
 extension SQLiteStore {
-    static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by"
-
-    static func token(from row: Row) -> TokenRecord {
-        TokenRecord(
-            id: row.text(0),
-            kind: TokenKind(rawValue: row.text(1)) ?? .user,
-            userID: row.optionalText(2),
-            label: row.optionalText(3),
-            createdAt: Timestamp(micros: row.int64(4)),
-            revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:)),
-            createdBy: row.optionalText(7)
-        )
-    }
-
     /// Appends `audit` to the trail of every account `userID` belongs to, so the admins of each
     /// account see a token that can read it; once without an account when there is none (or
     /// for tokens of no user).
@@ -52,15 +38,15 @@ extension SQLiteStore {
 
     public func tokenCredential(id: String) async throws -> (token: TokenRecord, secretSHA256: [UInt8])? {
         try await reader.read { db in
-            try db.queryFirst("SELECT \(Self.tokenColumns) FROM tokens WHERE id = ?", id) { row in
-                (Self.token(from: row), row.blob(6))
+            try db.queryFirst("SELECT \(RowMapping.tokenColumns) FROM tokens WHERE id = ?", id) { row in
+                (RowMapping.token(row), row.blob(6))
             }
         }
     }
 
     public func tokens() async throws -> [TokenRecord] {
         try await reader.read { db in
-            try db.query("SELECT \(Self.tokenColumns) FROM tokens ORDER BY created_at DESC, id") { Self.token(from: $0) }
+            try db.query("SELECT \(RowMapping.tokenColumns) FROM tokens ORDER BY created_at DESC, id") { RowMapping.token($0) }
         }
     }
 
