@@ -33,16 +33,41 @@ public final class PostgresEngine: StorageEngine {
                 "INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, $1) ON CONFLICT (id) DO NOTHING",
                 AuditEvent.genesisHash
             )
+            try Self.checkOwnership(in: c)
         }
         let now = MonthPartition.month(ofMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
         try await postgresStore.createPartitions(Set((now - 1)...(now + MonthPartition.monthsAhead)))
     }
 
+    /// Refuses to run unless this role owns the tables erasure vacuums: PostgreSQL lets only
+    /// the owner VACUUM a table and skips it with a warning otherwise, so an erasure would end
+    /// "completed" with its residue left in place.
+    private static func checkOwnership(in c: PostgresConnection) throws {
+        let foreign = try c.run(
+            """
+            SELECT n.nspname || '.' || t.relname FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE n.nspname IN ('iolog', 'iolog_keyring') AND t.relkind IN ('r', 'p')
+              AND NOT pg_has_role(current_user, t.relowner, 'USAGE')
+            ORDER BY 1 LIMIT 3
+            """
+        ).rows.map { $0.text(0) }
+        guard foreign.isEmpty else {
+            throw IOLogError.refused(
+                "the database role iolog connects as does not own \(foreign.joined(separator: ", ")); an erasure could not vacuum them. "
+                    + "Connect as the owner of schemas iolog and iolog_keyring (see docs/OPERATIONS.md)"
+            )
+        }
+    }
+
     private static let migrationLock = Int64(truncatingIfNeeded: "iolog.migrate".stableHash)
 
     private static func apply(_ files: [EmbeddedSchema.File], schema: String, name: String, in c: PostgresConnection) throws {
-        let table = String(decoding: EmbeddedSchema.postgresMigrationsTable, as: UTF8.self).replacingOccurrences(of: ":schema", with: schema)
-        try c.executeScript(table)
+        // Only when missing: CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when
+        // the schema is there.
+        if try c.run("SELECT to_regclass($1) IS NULL", "\(schema).schema_migrations").first?.bool(0) == true {
+            let table = String(decoding: EmbeddedSchema.postgresMigrationsTable, as: UTF8.self).replacingOccurrences(of: ":schema", with: schema)
+            try c.executeScript(table)
+        }
         let current = try c.run("SELECT coalesce(max(version), 0) FROM \(schema).schema_migrations").first?.int64(0) ?? 0
         let latest = Int64(files.last?.version ?? 0)
         if current > latest {
