@@ -64,12 +64,11 @@ public enum TestStorage {
     public static func locationBlocking(for folder: DataFolder) throws -> StorageLocation {
         guard let server = serverURL else { return .sqlite(folder) }
         let name = "t_" + String(UInt64(bitPattern: Int64(folder.path.hashValueStable)), radix: 36)
-        let create = Process()
-        create.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        create.arguments = [server, "-qAtc", "SELECT 1 FROM pg_database WHERE datname = '\(name)'", "-c", "CREATE DATABASE \(name)"]
-        create.standardOutput = FileHandle.nullDevice
-        create.standardError = FileHandle.nullDevice
-        try create.run()
+        let create = try ChildProcess(
+            executable: "/usr/bin/psql",
+            arguments: [server, "-qAtc", "SELECT 1 FROM pg_database WHERE datname = '\(name)'", "-c", "CREATE DATABASE \(name)"],
+            environment: ProcessInfo.processInfo.environment
+        )
         create.waitUntilExit()
         // A failure here is "already exists" (made by another test or call): the engine will say
         // if the database is really missing.
@@ -232,4 +231,86 @@ public func findBytes(_ haystack: UnsafeRawBufferPointer, _ needle: UnsafeRawBuf
         offset = position + 1
     }
     return false
+}
+
+/// A child process started with `posix_spawn`, for tests that run `iolog` and `psql`.
+///
+/// Not Foundation's `Process`: on Linux its `run()` reads past a buffer while listing
+/// `/proc/self/fd` and crashes intermittently (swift-corelibs-foundation PR #5472), which a
+/// suite that starts hundreds of processes hits every few runs.
+public final class ChildProcess: @unchecked Sendable {
+    // `pid` is fixed; `exit` is only touched under `lock`.
+    public let processIdentifier: pid_t
+    private let lock = NSLock()
+    private var exit: Int32?
+
+    /// Starts `executable` with `arguments` and `environment`; standard output and error go to
+    /// the files at those paths (created or truncated), or to /dev/null when nil.
+    public init(
+        executable: String,
+        arguments: [String],
+        environment: [String: String],
+        standardOutput: String? = nil,
+        standardError: String? = nil
+    ) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, standardOutput ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, standardError ?? "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+        }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        guard status == 0 else {
+            throw CocoaError(
+                .executableLoad,
+                userInfo: [NSLocalizedDescriptionKey: "posix_spawn \(executable): \(String(cString: strerror(status)))"]
+            )
+        }
+        processIdentifier = pid
+    }
+
+    /// Waits for the process to end; its wait status (see `terminationStatus`).
+    @discardableResult
+    public func waitUntilExit() -> Int32 {
+        lock.lock()
+        defer { lock.unlock() }
+        if let exit { return exit }
+        var status: Int32 = 0
+        while waitpid(processIdentifier, &status, 0) < 0 && errno == EINTR {}
+        exit = status
+        return status
+    }
+
+    /// True until the process has ended (reaps it when it has).
+    public var isRunning: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard exit == nil else { return false }
+        var status: Int32 = 0
+        guard waitpid(processIdentifier, &status, WNOHANG) == processIdentifier else { return true }
+        exit = status
+        return false
+    }
+
+    /// SIGTERM, as `Process.terminate()`.
+    public func terminate() { kill(processIdentifier, SIGTERM) }
+
+    /// The exit code, or the number of the signal that ended it.
+    public var terminationStatus: Int32 {
+        let status = waitUntilExit()
+        return status & 0x7f == 0 ? (status >> 8) & 0xff : status & 0x7f
+    }
+
+    /// True when a signal ended the process.
+    public var endedBySignal: Bool {
+        let status = waitUntilExit()
+        return status & 0x7f != 0 && status & 0x7f != 0x7f
+    }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import IOLogCore
+import IOLogTestSupport
 import Testing
 
 #if canImport(FoundationNetworking)
@@ -70,14 +71,14 @@ struct BinaryTests {
     }
 
     /// Starts `iolog serve` with `arguments` on a random port and waits for /healthz.
-    func startServe(_ scratch: Scratch, _ arguments: [String]) async throws -> (process: Process, port: Int, outputPath: String) {
+    func startServe(_ scratch: Scratch, _ arguments: [String]) async throws -> (process: ChildProcess, port: Int, outputPath: String) {
         let port = Int.random(in: 20_000...60_000)
         let outputPath = scratch.path + "/stdout-\(port)"
         #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
-        let process = try binaryProcess(["serve"] + arguments + ["--data-dir", scratch.dataDir, "--port", String(port)])
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try binaryProcess(
+            ["serve"] + arguments + ["--data-dir", scratch.dataDir, "--port", String(port)],
+            standardOutput: outputPath
+        )
         var healthy = false
         for _ in 0..<150 where !healthy {
             try await Task.sleep(for: .milliseconds(100))

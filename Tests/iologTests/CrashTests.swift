@@ -19,10 +19,7 @@ struct CrashTests {
         let port = Int.random(in: 20_000...60_000)
         let outputPath = scratch.path + "/stdout"
         #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
-        let server = try binaryProcess(["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)])
-        server.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        server.standardError = FileHandle.nullDevice
-        try server.run()
+        let server = try binaryProcess(["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)], standardOutput: outputPath)
         defer { if server.isRunning { server.terminate() } }
 
         var token: String?
@@ -65,7 +62,7 @@ struct CrashTests {
             }
         }
         server.waitUntilExit()
-        #expect(server.terminationReason == .uncaughtSignal)
+        #expect(server.endedBySignal)
 
         let acked = Set(acknowledged.ids)
         let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()

@@ -12,8 +12,7 @@ import FoundationNetworking
 @Suite("Replicas on one PostgreSQL", .enabled(if: TestStorage.isPostgres, "replicas share a PostgreSQL server; SQLite is one machine's file"))
 struct ReplicaTests {
     struct Replica: @unchecked Sendable {
-        // Process is used from one task at a time: started, then terminated at the end.
-        let process: Process
+        let process: ChildProcess
         let port: Int
         let errorPath: String
     }
@@ -28,13 +27,14 @@ struct ReplicaTests {
         let port = Int.random(in: 20_000...60_000)
         let errorPath = scratch.path + "/replica-\(index).err"
         #expect(FileManager.default.createFile(atPath: errorPath, contents: nil))
-        let process = try binaryProcess([
-            "serve", "--data-dir", scratch.dataDir, "--port", String(port), "--master-key-file", keyFile,
-            "--retention-interval-seconds", "1",
-        ])
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))
-        try process.run()
+        let process = try binaryProcess(
+            [
+                "serve", "--data-dir", scratch.dataDir, "--port", String(port), "--master-key-file", keyFile,
+                "--retention-interval-seconds", "1",
+            ],
+            standardError: errorPath
+        )
+
         var healthy = false
         for _ in 0..<200 where !healthy {
             try await Task.sleep(for: .milliseconds(100))

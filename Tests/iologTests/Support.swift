@@ -67,39 +67,39 @@ func iologBinary() throws -> URL {
     return found
 }
 
-/// A process of the built binary with `arguments`, its environment as `runBinary` sets it.
-func binaryProcess(_ arguments: [String]) throws -> Process {
-    let process = Process()
-    process.executableURL = try iologBinary()
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    env.removeValue(forKey: "IOLOG_MASTER_KEY")
-    if let url = try databaseURL(for: arguments) { env[StorageLocation.databaseURLVariable] = url }
-    process.environment = env
-    return process
-}
-
-/// Runs the built binary to completion.
-func runBinary(_ arguments: [String], environment: [String: String] = [:]) throws -> BinaryRun {
-    let process = Process()
-    process.executableURL = try iologBinary()
-    process.arguments = arguments
+/// Starts the built binary with `arguments`, its environment as `runBinary` sets it (plus
+/// `environment`); standard output and error go to those files, or to /dev/null.
+func binaryProcess(
+    _ arguments: [String],
+    environment: [String: String] = [:],
+    standardOutput: String? = nil,
+    standardError: String? = nil
+) throws -> ChildProcess {
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "IOLOG_MASTER_KEY")
     // A PostgreSQL run reaches the database through the environment variable.
     if let url = try databaseURL(for: arguments) { env[StorageLocation.databaseURLVariable] = url }
-    process.environment = env.merging(environment) { $1 }
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let outputData = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+    return try ChildProcess(
+        executable: try iologBinary().path,
+        arguments: arguments,
+        environment: env.merging(environment) { $1 },
+        standardOutput: standardOutput,
+        standardError: standardError
+    )
+}
+
+/// Runs the built binary to completion.
+func runBinary(_ arguments: [String], environment: [String: String] = [:]) throws -> BinaryRun {
+    let outputs = NSTemporaryDirectory() + "iolog-run-" + UUID().uuidString
+    defer {
+        try? FileManager.default.removeItem(atPath: outputs + ".out")
+        try? FileManager.default.removeItem(atPath: outputs + ".err")
+    }
+    let process = try binaryProcess(arguments, environment: environment, standardOutput: outputs + ".out", standardError: outputs + ".err")
     process.waitUntilExit()
     return BinaryRun(
         status: process.terminationStatus,
-        standardOutput: String(decoding: outputData, as: UTF8.self),
-        standardError: String(decoding: errorData, as: UTF8.self)
+        standardOutput: (try? String(contentsOfFile: outputs + ".out", encoding: .utf8)) ?? "",
+        standardError: (try? String(contentsOfFile: outputs + ".err", encoding: .utf8)) ?? ""
     )
 }
