@@ -98,7 +98,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IOLogCoreTests",
-            dependencies: ["IOLogCore", "IOLogTestSupport", "COpenSSL", "CSQLite"],
+            dependencies: ["IOLogCore", "IOLogSchema", "IOLogTestSupport", "COpenSSL", "CSQLite"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import IOLogSchema
 import IOLogTestSupport
 import Testing
 
@@ -47,17 +48,26 @@ struct MigrationTests {
         #expect(try database.queryFirst("PRAGMA foreign_keys") { $0.int64(0) } == 1)
     }
 
-    /// Every `.sql` file in schema/sqlite/ must be registered, in order, or it would silently never run.
+    /// Every `.sql` file in schema/sqlite/ and schema/postgres/ must be registered, in order, or
+    /// it would silently never run.
     @Test func everySchemaFileIsRegistered() throws {
-        let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("../../schema/sqlite").standardized.path
-        let files = try FileManager.default.contentsOfDirectory(atPath: schema).filter { $0.hasSuffix(".sql") }.sorted()
-        for set in [MigrationSet.log, MigrationSet.keyring] {
-            let onDisk = files.filter { $0.hasPrefix(set.name + "_") }
-            let expected = set.migrations.map { String(format: "%@_%04d_%@.sql", set.name, $0.version, $0.name) }
-            #expect(onDisk == expected, "\(set.name) migrations on disk and in MigrationSet differ")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../schema").standardized.path
+        let engines: [(folder: String, prefix: String, sets: [(String, [EmbeddedSchema.File])])] = [
+            ("sqlite", "", [("log", EmbeddedSchema.sqliteLog), ("keyring", EmbeddedSchema.sqliteKeyring)]),
+            ("postgres", "pg_", [("log", EmbeddedSchema.postgresLog), ("keyring", EmbeddedSchema.postgresKeyring)]),
+        ]
+        for engine in engines {
+            let files = try FileManager.default.contentsOfDirectory(atPath: root + "/" + engine.folder).filter { $0.hasSuffix(".sql") }.sorted()
+            for (name, registered) in engine.sets {
+                let onDisk = files.filter { $0.hasPrefix(engine.prefix + name + "_") }
+                let expected = registered.map { String(format: "%@%@_%04d_%@.sql", engine.prefix, name, $0.version, $0.name) }
+                #expect(onDisk == expected, "\(engine.folder) \(name) migrations on disk and in EmbeddedSchema differ")
+            }
+            let known = ["log_", "keyring_"].map { engine.prefix + $0 }
+            #expect(files.allSatisfy { file in known.contains { file.hasPrefix($0) } || file == engine.prefix + "schema_migrations.sql" })
         }
-        #expect(files.allSatisfy { $0.hasPrefix("log_") || $0.hasPrefix("keyring_") || $0 == "schema_migrations.sql" })
+        #expect(MigrationSet.log.migrations.map(\.version) == EmbeddedSchema.sqliteLog.map(\.version))
+        #expect(MigrationSet.keyring.migrations.map(\.version) == EmbeddedSchema.sqliteKeyring.map(\.version))
     }
 
     @Test func errorsCarryExtendedCodeAndSQLButNoValues() throws {

@@ -1,4 +1,3 @@
-import Foundation
 import IOLogSchema
 
 /// PostgreSQL: the log data in schema `iolog`, the keyring in schema `iolog_keyring` of the same
@@ -35,7 +34,7 @@ public final class PostgresEngine: StorageEngine {
             )
             try Self.checkOwnership(in: c)
         }
-        let now = MonthPartition.month(ofMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let now = MonthPartition.month(ofMicros: Clock.system.nowMicros())
         try await postgresStore.createPartitions(Set((now - 1)...(now + MonthPartition.monthsAhead)))
     }
 

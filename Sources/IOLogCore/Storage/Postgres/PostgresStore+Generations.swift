@@ -1,5 +1,3 @@
-import Foundation
-
 /// Storing generations and reading one.
 extension PostgresStore {
     public func insertGenerations(_ generations: [SealedGeneration]) async throws -> [InsertOutcome] {
@@ -87,7 +85,7 @@ extension PostgresStore {
     /// Creates the month partitions these rows need that this process has not seen yet (a
     /// month far ahead of the clock is left to the default partition).
     func ensurePartitions(for times: [Int64]) async throws {
-        let now = MonthPartition.month(ofMicros: Int64(Date().timeIntervalSince1970 * 1_000_000))
+        let now = MonthPartition.month(ofMicros: Clock.system.nowMicros())
         let needed = Set(times.map(MonthPartition.month(ofMicros:))).filter { $0 <= now + MonthPartition.monthsAhead }
         let missing = partitions.withLock { needed.subtracting($0) }
         guard !missing.isEmpty else { return }

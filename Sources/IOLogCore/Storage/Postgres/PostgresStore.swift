@@ -64,8 +64,9 @@ extension PostgresConnection {
 }
 
 extension String {
-    /// FNV-1a of the UTF-8 bytes: the same in every process (advisory lock keys).
-    var stableHash: UInt64 {
+    /// FNV-1a of the UTF-8 bytes: the same in every process (advisory lock keys; the test
+    /// support names its per-folder databases with it).
+    package var stableHash: UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in utf8 {
             hash ^= UInt64(byte)
