@@ -1,5 +1,6 @@
 import Foundation
 import IOLogCore
+import Synchronization
 
 /// The storage engine the test suite runs against, for every test that opens one.
 ///
@@ -51,10 +52,15 @@ public enum TestStorage {
     public static var isSQLite: Bool { serverURL == nil }
     public static var isPostgres: Bool { serverURL != nil }
 
+    /// The PostgreSQL database of `folder` in this run: the same name whenever it is reopened.
+    static func databaseName(for folder: DataFolder) -> String {
+        "t_" + String(folder.path.stableHash, radix: 36)
+    }
+
     /// Where the data of `folder` lives in this run (creating its PostgreSQL database if needed).
     public static func location(for folder: DataFolder) async throws -> StorageLocation {
         guard let server = serverURL else { return .sqlite(folder) }
-        let name = "t_" + String(UInt64(bitPattern: Int64(folder.path.hashValueStable)), radix: 36)
+        let name = databaseName(for: folder)
         try await PostgresAdmin.shared.createDatabaseIfMissing(name, serverURL: server)
         return .postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
     }
@@ -63,7 +69,10 @@ public enum TestStorage {
     /// it anyway): the database is created through `psql`.
     public static func locationBlocking(for folder: DataFolder) throws -> StorageLocation {
         guard let server = serverURL else { return .sqlite(folder) }
-        let name = "t_" + String(UInt64(bitPattern: Int64(folder.path.hashValueStable)), radix: 36)
+        let name = databaseName(for: folder)
+        let location = StorageLocation.postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
+        // Once per database: every `iolog` a test runs asks again, and each psql blocks a thread.
+        guard PostgresAdmin.created.withLock({ !$0.contains(name) }) else { return location }
         let create = try ChildProcess(
             executable: "/usr/bin/psql",
             arguments: [server, "-qAtc", "SELECT 1 FROM pg_database WHERE datname = '\(name)'", "-c", "CREATE DATABASE \(name)"],
@@ -72,7 +81,8 @@ public enum TestStorage {
         create.waitUntilExit()
         // A failure here is "already exists" (made by another test or call): the engine will say
         // if the database is really missing.
-        return .postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
+        PostgresAdmin.created.withLock { _ = $0.insert(name) }
+        return location
     }
 
     /// Opens and migrates the engine for `folder`.
@@ -101,24 +111,13 @@ public enum TestStorage {
     }
 }
 
-extension String {
-    /// FNV-1a of the UTF-8 bytes: stable across processes (Swift's `hashValue` is seeded).
-    var hashValueStable: Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
-        return Int(bitPattern: UInt(hash))
-    }
-}
-
 /// Creates the per-folder databases of the PostgreSQL run, one at a time, through a connection
 /// on a thread of its own (never blocking the cooperative pool the tests run on).
 actor PostgresAdmin {
     static let shared = PostgresAdmin()
 
-    private var known: Set<String> = []
+    /// Databases made in this process, by either path.
+    static let created = Mutex<Set<String>>([])
     private var connection: PostgresConnectionActor?
 
     /// `server` (a URL ending in `/DATABASE`) with its database replaced by `database`.
@@ -128,7 +127,7 @@ actor PostgresAdmin {
     }
 
     func createDatabaseIfMissing(_ name: String, serverURL: String) async throws {
-        guard !known.contains(name) else { return }
+        guard !Self.created.withLock({ $0.contains(name) }) else { return }
         let connection = self.connection ?? PostgresConnectionActor(url: serverURL, name: "test admin")
         self.connection = connection
         try await connection.run { c in
@@ -136,7 +135,7 @@ actor PostgresAdmin {
                 try c.executeScript("CREATE DATABASE \(name)")
             }
         }
-        known.insert(name)
+        Self.created.withLock { _ = $0.insert(name) }
     }
 }
 
@@ -286,6 +285,16 @@ public final class ChildProcess: @unchecked Sendable {
         while waitpid(processIdentifier, &status, 0) < 0 && errno == EINTR {}
         exit = status
         return status
+    }
+
+    /// Waits for the process to end on a thread of its own, so a test awaiting a long command
+    /// does not hold one of the cooperative pool's few threads (the server under test needs
+    /// them to accept connections and keep its deadlines).
+    @discardableResult
+    public func exited() async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: self.waitUntilExit()) }.start()
+        }
     }
 
     /// True until the process has ended (reaps it when it has).

@@ -6,16 +6,16 @@ import Testing
 @Suite("iolog audit verify")
 struct AuditVerifyTests {
     /// A data folder with five audit events (token creations and revocations by the CLI).
-    private func folderWithEvents() throws -> Scratch {
+    private func folderWithEvents() async throws -> Scratch {
         let scratch = try Scratch()
         var ids: [String] = []
         for _ in 0..<3 {
-            let run = try runBinary(["tokens", "create", "--gateway", "--data-dir", scratch.dataDir])
+            let run = try await runBinary(["tokens", "create", "--gateway", "--data-dir", scratch.dataDir])
             #expect(run.status == 0)
             ids.append(String(run.standardOutput.dropFirst("iolog_".count).split(separator: "_")[0]))
         }
         for id in ids.prefix(2) {
-            #expect(try runBinary(["tokens", "revoke", id, "--data-dir", scratch.dataDir]).status == 0)
+            #expect(try await runBinary(["tokens", "revoke", id, "--data-dir", scratch.dataDir]).status == 0)
         }
         return scratch
     }
@@ -24,10 +24,10 @@ struct AuditVerifyTests {
         try await TestStorage.with(DataFolder(path: scratch.dataDir)) { engine in _ = try await TestSQL.rows(engine, sql) }
     }
 
-    @Test func anIntactTrailVerifies() throws {
-        let scratch = try folderWithEvents()
+    @Test func anIntactTrailVerifies() async throws {
+        let scratch = try await folderWithEvents()
         defer { scratch.remove() }
-        let run = try runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
+        let run = try await runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
         #expect(run.status == 0)
         #expect(run.standardOutput.hasPrefix("audit trail intact: 5 rows, last hash "))
     }
@@ -44,10 +44,10 @@ struct AuditVerifyTests {
         ]
     )
     func tamperingIsDetected(sql: String, expected: String) async throws {
-        let scratch = try folderWithEvents()
+        let scratch = try await folderWithEvents()
         defer { scratch.remove() }
         try await tamper(scratch, sql)
-        let run = try runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
+        let run = try await runBinary(["audit", "verify", "--data-dir", scratch.dataDir])
         #expect(run.status == 1)
         #expect(run.standardError.contains(expected), "\(run.standardError)")
         #expect(run.standardError.split(separator: "\n").count == 1)

@@ -18,30 +18,30 @@ struct BinaryTests {
             ["retention"], ["retention", "run"],
         ]
     )
-    func helpExplainsEveryCommand(command: [String]) throws {
-        let run = try runBinary(command + ["--help"])
+    func helpExplainsEveryCommand(command: [String]) async throws {
+        let run = try await runBinary(command + ["--help"])
         #expect(run.status == 0)
         #expect(run.standardOutput.contains("USAGE:"))
         #expect(run.standardOutput.contains("OVERVIEW:") || command.isEmpty == false)
     }
 
-    @Test func tokensCreatePrintsOnlyTheToken() throws {
+    @Test func tokensCreatePrintsOnlyTheToken() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let run = try runBinary(["tokens", "create", "--platform", "--data-dir", scratch.dataDir])
+        let run = try await runBinary(["tokens", "create", "--platform", "--data-dir", scratch.dataDir])
         #expect(run.status == 0)
         let lines = run.standardOutput.split(separator: "\n")
         #expect(lines.count == 1)
         #expect(lines.first?.hasPrefix("iolog_pf-") == true)
-        let list = try runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
+        let list = try await runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
         #expect(list.standardOutput.contains("platform"))
         #expect(!list.standardOutput.contains(String(lines[0].split(separator: "_").last!)))
     }
 
-    @Test func refusalsAreOneLineOnStandardError() throws {
+    @Test func refusalsAreOneLineOnStandardError() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let run = try runBinary(["members", "set", "ghost", "u", "--role", "admin", "--data-dir", scratch.dataDir])
+        let run = try await runBinary(["members", "set", "ghost", "u", "--role", "admin", "--data-dir", scratch.dataDir])
         #expect(run.status == 1)
         #expect(run.standardOutput.isEmpty)
         #expect(run.standardError.split(separator: "\n").count == 1)
@@ -49,22 +49,22 @@ struct BinaryTests {
     }
 
     @Test("serve refuses a key file that group or others can read", arguments: [0o644, 0o640, 0o604])
-    func serveRefusesExposedKeyFile(mode: Int) throws {
+    func serveRefusesExposedKeyFile(mode: Int) async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         let keyPath = scratch.path + "/master.key"
         #expect(FileManager.default.createFile(atPath: keyPath, contents: Data((Data(repeating: 9, count: 32).base64EncodedString() + "\n").utf8)))
         try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: keyPath)
-        let run = try runBinary(["serve", "--master-key-file", keyPath, "--data-dir", scratch.dataDir, "--port", "0"])
+        let run = try await runBinary(["serve", "--master-key-file", keyPath, "--data-dir", scratch.dataDir, "--port", "0"])
         #expect(run.status == 1)
         #expect(run.standardError.contains("accessible by group or others"))
         #expect(!run.standardError.contains(Data(repeating: 9, count: 32).base64EncodedString()))
     }
 
-    @Test func serveWithoutAKeyExplainsWhatToDo() throws {
+    @Test func serveWithoutAKeyExplainsWhatToDo() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let run = try runBinary(["serve", "--data-dir", scratch.dataDir, "--port", "0"])
+        let run = try await runBinary(["serve", "--data-dir", scratch.dataDir, "--port", "0"])
         #expect(run.status == 1)
         #expect(run.standardError.contains("--master-key-file"))
         #expect(run.standardError.contains("IOLOG_MASTER_KEY"))
@@ -103,7 +103,7 @@ struct BinaryTests {
         #expect(keyMode == 0o600)
 
         // Tokens printed by --dev work for the CLI's view of the same folder while serve runs.
-        let list = try runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
+        let list = try await runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
         #expect(list.status == 0)
         #expect(list.standardOutput.contains("demo-admin"))
 
@@ -115,7 +115,7 @@ struct BinaryTests {
     @Test func serveDevDemoSeedsOnceAndOnlyWithDev() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let refused = try runBinary(["serve", "--demo", "--data-dir", scratch.dataDir])
+        let refused = try await runBinary(["serve", "--demo", "--data-dir", scratch.dataDir])
         #expect(refused.status == 64)
         #expect(refused.standardError.contains("--demo only works together with --dev"))
         for expected in ["\(DemoData.count) demo generations added", "0 demo generations added"] {

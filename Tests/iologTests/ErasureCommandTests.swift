@@ -44,15 +44,15 @@ struct ErasureCommandTests {
         await storeEngine.close()
     }
 
-    @Test func retentionShorterThanThreeMonthsIsRefusedAtStart() throws {
+    @Test func retentionShorterThanThreeMonthsIsRefusedAtStart() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
         for command in [["serve", "--dev"], ["retention", "run"]] {
-            let run = try runBinary(command + ["--retention-months", "2", "--data-dir", scratch.dataDir])
+            let run = try await runBinary(command + ["--retention-months", "2", "--data-dir", scratch.dataDir])
             #expect(run.status == 64)
             #expect(run.standardError.contains("shorter than the three months"))
         }
-        let dry = try runBinary(["retention", "run", "--dry-run", "--retention-months", "unlimited", "--data-dir", scratch.dataDir])
+        let dry = try await runBinary(["retention", "run", "--dry-run", "--retention-months", "unlimited", "--data-dir", scratch.dataDir])
         #expect(dry.status == 0)
         #expect(dry.standardOutput.contains("unlimited"))
     }
@@ -61,13 +61,13 @@ struct ErasureCommandTests {
         let scratch = try Scratch()
         defer { scratch.remove() }
         try await prepare(scratch, rows: 10)
-        let dry = try runBinary(["retention", "run", "--dry-run", "--data-dir", scratch.dataDir])
+        let dry = try await runBinary(["retention", "run", "--dry-run", "--data-dir", scratch.dataDir])
         #expect(dry.status == 0)
         #expect(dry.standardOutput.hasPrefix("would remove 10 generation(s) created before "))
-        let run = try runBinary(["retention", "run", "--data-dir", scratch.dataDir])
+        let run = try await runBinary(["retention", "run", "--data-dir", scratch.dataDir])
         #expect(run.standardOutput.hasPrefix("removed 10 generation(s)"))
         #expect(run.standardOutput.contains("org_a: 10"))
-        #expect(try runBinary(["retention", "run", "--data-dir", scratch.dataDir]).standardOutput.hasPrefix("removed 0 generation(s)"))
+        #expect(try await runBinary(["retention", "run", "--data-dir", scratch.dataDir]).standardOutput.hasPrefix("removed 0 generation(s)"))
     }
 
     @Test func requestsAreRefusedUnlessAnAdminAsked() async throws {
@@ -75,19 +75,19 @@ struct ErasureCommandTests {
         defer { scratch.remove() }
         try await prepare(scratch, rows: 1)
         let base = ["deletion", "request", "--account", "org_a", "--ticket", "T-1", "--data-dir", scratch.dataDir]
-        let member = try runBinary(base + ["--requested-by", "bob"])
+        let member = try await runBinary(base + ["--requested-by", "bob"])
         #expect(member.status == 1)
         #expect(member.standardError.contains("bob is not an admin of org_a"))
         #expect(member.standardError.split(separator: "\n").count == 1)
-        #expect(try runBinary(base + ["--requested-by", "alice", "--generation", "g-0", "--before", "2026-01-01T00:00:00Z"]).status == 64)
-        #expect(try runBinary(base + ["--requested-by", "alice", "--before", "soon"]).status == 64)
-        #expect(try runBinary(["deletion", "run", "--data-dir", scratch.dataDir]).status == 64)
-        #expect(try runBinary(["deletion", "show", "del-0000", "--data-dir", scratch.dataDir]).status == 1)
-        let filed = try runBinary(base + ["--requested-by", "alice"])
+        #expect(try await runBinary(base + ["--requested-by", "alice", "--generation", "g-0", "--before", "2026-01-01T00:00:00Z"]).status == 64)
+        #expect(try await runBinary(base + ["--requested-by", "alice", "--before", "soon"]).status == 64)
+        #expect(try await runBinary(["deletion", "run", "--data-dir", scratch.dataDir]).status == 64)
+        #expect(try await runBinary(["deletion", "show", "del-0000", "--data-dir", scratch.dataDir]).status == 1)
+        let filed = try await runBinary(base + ["--requested-by", "alice"])
         #expect(filed.status == 0)
         let id = filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(id.hasPrefix("del-"))
-        let list = try runBinary(["deletion", "list", "--status", "pending", "--data-dir", scratch.dataDir])
+        let list = try await runBinary(["deletion", "list", "--status", "pending", "--data-dir", scratch.dataDir])
         #expect(list.standardOutput.contains(id))
     }
 
@@ -98,7 +98,7 @@ struct ErasureCommandTests {
         defer { scratch.remove() }
         let total = 40_000
         try await prepare(scratch, rows: total)
-        let filed = try runBinary([
+        let filed = try await runBinary([
             "deletion", "request", "--account", "org_a", "--requested-by", "alice", "--ticket", "T-9", "--data-dir", scratch.dataDir,
         ])
         let id = filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -119,12 +119,12 @@ struct ErasureCommandTests {
         #expect(interrupted.keysDestroyedAt != nil)
         #expect(interrupted.rowsErased > 0 && interrupted.rowsErased < total)
 
-        let again = try runBinary(["deletion", "run", id, "--data-dir", scratch.dataDir])
+        let again = try await runBinary(["deletion", "run", id, "--data-dir", scratch.dataDir])
         #expect(again.status == 0, "\(again.standardError)")
         #expect(again.standardOutput.contains("status:          completed"))
         #expect(again.standardOutput.contains("rows erased:     \(total)"))
         #expect(again.standardOutput.contains("keys destroyed:  1 at"))
-        let shown = try runBinary(["deletion", "show", id, "--data-dir", scratch.dataDir])
+        let shown = try await runBinary(["deletion", "show", id, "--data-dir", scratch.dataDir])
         #expect(shown.standardOutput == again.standardOutput)
         let left = try await TestStorage.with(DataFolder(path: scratch.dataDir)) { engine in
             try await TestSQL.rows(engine, "SELECT count(*) FROM generations")

@@ -58,12 +58,12 @@ struct OperatorAuditTests {
             audit: AuditEvent(occurredAt: Timestamp(.now), actor: "serve", action: "retention.set")
         )
         await storeEngine.close()
-        let run = try runBinary(["retention", "run", "--dry-run"] + data)
+        let run = try await runBinary(["retention", "run", "--dry-run"] + data)
         #expect(run.status == 0)
         #expect(run.standardOutput.contains("retention 12 months"))
-        let refused = try runBinary(["retention", "run", "--retention-months", "3"] + data)
+        let refused = try await runBinary(["retention", "run", "--retention-months", "3"] + data)
         #expect(refused.status == 1)
         #expect(refused.standardError.contains("shorter than the retention this deployment runs with (12 months"))
-        #expect(try runBinary(["retention", "run", "--retention-months", "unlimited", "--dry-run"] + data).status == 0)
+        #expect(try await runBinary(["retention", "run", "--retention-months", "unlimited", "--dry-run"] + data).status == 0)
     }
 }

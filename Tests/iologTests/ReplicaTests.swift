@@ -15,7 +15,11 @@ struct ReplicaTests {
         let process: ChildProcess
         let port: Int
         let errorPath: String
+        let outputPath: String
     }
+
+    /// In every body sent; no replica may write it anywhere in its output.
+    static let bodyMarker = "REPLICA-BODY-MARKER-8d1f"
 
     /// Answers per id, filled by concurrent posts.
     final class Answers: Sendable {
@@ -26,12 +30,14 @@ struct ReplicaTests {
     func start(_ scratch: Scratch, keyFile: String, index: Int) async throws -> Replica {
         let port = Int.random(in: 20_000...60_000)
         let errorPath = scratch.path + "/replica-\(index).err"
+        let outputPath = scratch.path + "/replica-\(index).out"
         #expect(FileManager.default.createFile(atPath: errorPath, contents: nil))
         let process = try binaryProcess(
             [
                 "serve", "--data-dir", scratch.dataDir, "--port", String(port), "--master-key-file", keyFile,
                 "--retention-interval-seconds", "1",
             ],
+            standardOutput: outputPath,
             standardError: errorPath
         )
 
@@ -43,7 +49,7 @@ struct ReplicaTests {
             }
         }
         #expect(healthy, "replica \(index) did not start: \((try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")")
-        return Replica(process: process, port: port, errorPath: errorPath)
+        return Replica(process: process, port: port, errorPath: errorPath, outputPath: outputPath)
     }
 
     static func post(_ replica: Replica, _ body: Data, token: String) async throws -> (Int, String) {
@@ -68,7 +74,8 @@ struct ReplicaTests {
         try JSONSerialization.data(
             withJSONObject: [
                 "id": id, "account_id": "org_acme", "created_at": "2026-11-20T10:00:00Z", "model": "openai/gpt-4o", "provider": "OpenAI",
-                "prompt": [["role": "user", "content": body]], "completion": ["role": "assistant", "content": "answer to \(body)"],
+                "prompt": [["role": "user", "content": "\(bodyMarker) \(body)"]],
+                "completion": ["role": "assistant", "content": "\(bodyMarker) answer to \(body)"],
             ] as [String: Any]
         )
     }
@@ -138,11 +145,11 @@ struct ReplicaTests {
         #expect(runners.count == 1)
 
         // Support erases the account with the command line: unreadable through every replica at once.
-        let filed = try runBinary([
+        let filed = try await runBinary([
             "deletion", "request", "--account", "org_acme", "--requested-by", "alice", "--ticket", "T-1", "--data-dir", scratch.dataDir,
         ])
         #expect(filed.status == 0, "\(filed.standardError)")
-        let run = try runBinary([
+        let run = try await runBinary([
             "deletion", "run", filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--data-dir", scratch.dataDir,
         ])
         #expect(run.status == 0, "\(run.standardError)")
@@ -152,5 +159,18 @@ struct ReplicaTests {
         // A late retry of an erased id, through any replica, is not stored again.
         let (late, lateBody) = try await Self.post(started[1], Self.generation("gen-replica-3", body: "prompt gen-replica-3"), token: gateway)
         #expect(late == 202, "\(lateBody)")
+
+        // Everything the replicas printed, error paths (the 409, the refused retry) included,
+        // holds no body and no token secret.
+        for replica in started {
+            replica.process.terminate()
+            replica.process.waitUntilExit()
+            let output = try String(contentsOfFile: replica.outputPath, encoding: .utf8) + String(contentsOfFile: replica.errorPath, encoding: .utf8)
+            #expect(!output.isEmpty)
+            #expect(!output.contains(Self.bodyMarker), "a body reached a replica's output")
+            for token in [gateway, admin] {
+                #expect(!output.contains(String(token.split(separator: "_").last ?? "")), "a token secret reached a replica's output")
+            }
+        }
     }
 }

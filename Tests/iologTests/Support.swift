@@ -89,14 +89,14 @@ func binaryProcess(
 }
 
 /// Runs the built binary to completion.
-func runBinary(_ arguments: [String], environment: [String: String] = [:]) throws -> BinaryRun {
+func runBinary(_ arguments: [String], environment: [String: String] = [:]) async throws -> BinaryRun {
     let outputs = NSTemporaryDirectory() + "iolog-run-" + UUID().uuidString
     defer {
         try? FileManager.default.removeItem(atPath: outputs + ".out")
         try? FileManager.default.removeItem(atPath: outputs + ".err")
     }
     let process = try binaryProcess(arguments, environment: environment, standardOutput: outputs + ".out", standardError: outputs + ".err")
-    process.waitUntilExit()
+    await process.exited()
     return BinaryRun(
         status: process.terminationStatus,
         standardOutput: (try? String(contentsOfFile: outputs + ".out", encoding: .utf8)) ?? "",
