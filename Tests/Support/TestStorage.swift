@@ -47,8 +47,6 @@ public enum TestStorage {
         return files
     }
 
-    /// "sqlite" or "postgres".
-    public static var engineName: String { serverURL == nil ? "sqlite" : "postgres" }
     public static var isSQLite: Bool { serverURL == nil }
     public static var isPostgres: Bool { serverURL != nil }
 

@@ -9,8 +9,6 @@ public protocol StorageEngine: Sendable {
     /// The keyring's tables, kept apart from the log data (a file of their own on SQLite, a
     /// schema of their own on PostgreSQL), so a backup of the log data decrypts nothing.
     var keys: any KeyStore { get }
-    /// A short name for messages: "sqlite" or "postgres".
-    var name: String { get }
     /// Creates and migrates both databases; refuses a schema newer than this build knows. Runs
     /// once before the server starts listening (and first in every command).
     func migrate() async throws

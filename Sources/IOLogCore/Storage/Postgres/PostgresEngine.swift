@@ -10,7 +10,6 @@ public final class PostgresEngine: StorageEngine {
 
     public var store: any LogStore { postgresStore }
     public var keys: any KeyStore { postgresKeys }
-    public var name: String { "postgres" }
 
     /// Connects to nothing yet: connections open on their own threads at first use.
     public init(url: String, connections: Int) {

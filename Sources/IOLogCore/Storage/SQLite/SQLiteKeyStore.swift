@@ -111,7 +111,6 @@ public final class SQLiteEngine: StorageEngine {
 
     public var store: any LogStore { sqliteStore }
     public var keys: any KeyStore { sqliteKeys }
-    public var name: String { "sqlite" }
 
     /// Creates the folder and empty private database files when missing and opens both.
     public init(folder: DataFolder) throws {
