@@ -23,6 +23,7 @@ public enum EmbeddedSchema {
     public static let sqliteKeyring: [File] = [
         File(version: 1, name: "initial", sql: PackageResources.keyring_0001_initial_sql),
         File(version: 2, name: "destroyed_keys", sql: PackageResources.keyring_0002_destroyed_keys_sql),
+        File(version: 3, name: "rotation", sql: PackageResources.keyring_0003_rotation_sql),
     ]
 
     /// SQLite: the bookkeeping table of applied migrations, created before the first one.
@@ -35,7 +36,8 @@ public enum EmbeddedSchema {
 
     /// PostgreSQL: the keyring, in schema `iolog_keyring`.
     public static let postgresKeyring: [File] = [
-        File(version: 1, name: "initial", sql: PackageResources.pg_keyring_0001_initial_sql)
+        File(version: 1, name: "initial", sql: PackageResources.pg_keyring_0001_initial_sql),
+        File(version: 2, name: "rotation", sql: PackageResources.pg_keyring_0002_rotation_sql),
     ]
 
     /// PostgreSQL: the bookkeeping table of one schema (`:schema` stands for its name).

@@ -12,6 +12,10 @@ public protocol AppArguments: Sendable {
     var storage: StorageLocation { get }
     /// The key that unwraps the accounts' data keys.
     var masterKey: MasterKey { get }
+    /// During a master-key rotation, the key being moved away from (`--previous-master-key-file`).
+    var previousMasterKey: MasterKey? { get }
+    /// When an account's data key is replaced for new writes.
+    var keyRollover: KeyRolloverPolicy { get }
     /// Regions skipped besides `eu` (`--skip-region`).
     var extraSkippedRegions: [String] { get }
     /// The largest request body accepted (`--max-body-bytes`).
@@ -30,6 +34,8 @@ public protocol AppArguments: Sendable {
 
 extension AppArguments {
     public var storage: StorageLocation { .sqlite(dataFolder) }
+    public var previousMasterKey: MasterKey? { nil }
+    public var keyRollover: KeyRolloverPolicy { .default }
     public var extraSkippedRegions: [String] { [] }
     public var maximumBodyBytes: Int { AppDefaults.maximumBodyBytes }
     public var ingestQueueCapacity: Int { AppDefaults.ingestQueueCapacity }

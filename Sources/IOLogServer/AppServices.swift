@@ -14,7 +14,8 @@ public struct AppServices: Service {
     public let read: ReadService
     public let sessions: SessionService
     let pages: PageRenderer
-    public let metrics: ServerMetrics
+    public let exporter: MetricsExporter
+    public var metrics: ServiceMetrics { exporter.metrics }
     public let clock: Clock
     public let maximumBodyBytes: Int
     public let retention: RetentionPolicy
@@ -32,8 +33,16 @@ public struct AppServices: Service {
         }
         let engine = try arguments.storage.open()
         let store = engine.store
-        let keyring = DataKeyring(keys: engine.keys, masterKey: arguments.masterKey, clock: arguments.clock)
-        let writer = GenerationWriter(store: store, capacity: arguments.ingestQueueCapacity)
+        let exporter = MetricsExporter()
+        let keyring = DataKeyring(
+            keys: engine.keys,
+            masterKey: arguments.masterKey,
+            previousMasterKey: arguments.previousMasterKey,
+            rollover: arguments.keyRollover,
+            clock: arguments.clock,
+            metrics: exporter.metrics
+        )
+        let writer = GenerationWriter(store: store, capacity: arguments.ingestQueueCapacity, metrics: exporter.metrics)
         let envelope = BodyEnvelope(keyring: keyring)
         let ingest = IngestService(
             store: store,
@@ -53,7 +62,7 @@ public struct AppServices: Service {
             read: ReadService(store: store, envelope: envelope, clock: arguments.clock),
             sessions: SessionService(store: store, clock: arguments.clock),
             pages: try PageRenderer(),
-            metrics: ServerMetrics(writer: writer),
+            exporter: exporter,
             clock: arguments.clock,
             maximumBodyBytes: arguments.maximumBodyBytes,
             retention: arguments.retention,
@@ -120,6 +129,7 @@ struct StorageService: Service {
 struct RetentionService: Service {
     let purge: RetentionPurge
     let store: any LogStore
+    let metrics: ServiceMetrics
     let interval: Duration
     let logger: Logger
 
@@ -141,6 +151,7 @@ struct RetentionService: Service {
                     logger.info("this process runs the retention purge")
                 }
                 let report = try await purge.run(actor: "serve:retention", auditWhenNothing: false)
+                metrics.purged(rows: report.rows)
                 if report.rows > 0 {
                     logger.info("retention purge", metadata: ["rows": "\(report.rows)", "cutoff": "\(report.cutoff?.rfc3339 ?? "-")"])
                 }

@@ -32,20 +32,22 @@ public func buildApplication(
 private func retentionServices(_ services: AppServices, _ arguments: some AppArguments, logger: Logger) -> [any Service] {
     guard let interval = arguments.retentionInterval, services.retention.months != nil else { return [] }
     let purge = RetentionPurge(store: services.store, policy: services.retention, clock: arguments.clock)
-    return [RetentionService(purge: purge, store: services.store, interval: interval, logger: logger)]
+    return [RetentionService(purge: purge, store: services.store, metrics: services.metrics, interval: interval, logger: logger)]
 }
 
 /// Every route of the service, with its middleware.
 public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLogRequestContext> {
     let router = Router(context: IOLogRequestContext.self)
+    router.add(middleware: RequestIDMiddleware())
+    router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: APIErrorMiddleware(logger: logger))
     HealthController(store: services.store).register(on: router)
-    MetricsController(metrics: services.metrics).register(on: router)
+    MetricsController(services: services).register(on: router)
 
-    let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens))
-    IngestController(services: services).register(on: api.group("generations").add(middleware: RequireKind(.gateway)))
-    PlatformController(services: services).register(on: api.group("accounts").add(middleware: RequireKind(.platform)))
+    let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens, metrics: services.metrics))
+    IngestController(services: services).register(on: api.group("generations").add(middleware: RequireKind(.gateway, metrics: services.metrics)))
+    PlatformController(services: services).register(on: api.group("accounts").add(middleware: RequireKind(.platform, metrics: services.metrics)))
     let admin = api.group("accounts/:account").add(middleware: AccountAdminMiddleware(services: services))
     SettingsController(services: services).register(on: admin)
     GenerationsController(services: services).register(on: admin)

@@ -7,6 +7,7 @@ import IOLogCore
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = IOLogRequestContext
     let tokens: TokenService
+    let metrics: ServiceMetrics
 
     func handle(
         _ request: Request,
@@ -18,10 +19,12 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization], header.count > 7,
             header.prefix(7).lowercased() == "bearer "
         else {
+            metrics.accessDenied(kind: "no_token")
             throw APIError.unauthorized("send Authorization: Bearer <token>")
         }
         let presented = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
         guard let principal = try await tokens.authenticate(presented) else {
+            metrics.accessDenied(kind: "bad_token")
             throw APIError.unauthorized("the token is unknown or revoked")
         }
         var context = context
@@ -35,8 +38,12 @@ struct AuthenticationMiddleware: RouterMiddleware {
 struct RequireKind: RouterMiddleware {
     typealias Context = IOLogRequestContext
     let kind: TokenKind
+    let metrics: ServiceMetrics
 
-    init(_ kind: TokenKind) { self.kind = kind }
+    init(_ kind: TokenKind, metrics: ServiceMetrics) {
+        self.kind = kind
+        self.metrics = metrics
+    }
 
     func handle(
         _ request: Request,
@@ -46,6 +53,7 @@ struct RequireKind: RouterMiddleware {
         -> Response
     {
         guard context.principal?.kind == kind else {
+            metrics.accessDenied(kind: "wrong_token_kind")
             throw APIError(status: .forbidden, code: "forbidden", message: "this token may not call this endpoint; it needs a \(kind.rawValue) token")
         }
         return try await next(request, context)
@@ -74,6 +82,7 @@ extension AppServices {
     func access(accountID: String, userID: String, request: Request, context: IOLogRequestContext) async throws -> AccountAccess {
         let role = try await store.role(accountID: accountID, userID: userID)
         if role == .admin { return .admin }
+        metrics.accessDenied(kind: role == .member ? "not_admin" : "outsider")
         let exists = Identifier.isValid(accountID) ? try await store.account(id: accountID) != nil : false
         if exists {
             let route = String((context.endpointPath ?? "unknown").prefix(200))
@@ -98,6 +107,7 @@ struct AccountAdminMiddleware: RouterMiddleware {
         -> Response
     {
         guard case .user(_, let userID)? = context.principal else {
+            services.metrics.accessDenied(kind: "wrong_token_kind")
             throw APIError(status: .forbidden, code: "forbidden", message: "only a user token of an account admin may call this endpoint")
         }
         let account = try context.parameters.require("account")

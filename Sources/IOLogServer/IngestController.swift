@@ -27,7 +27,7 @@ struct IngestController {
     }
 
     @Sendable func single(_ request: Request, context: IOLogRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes)
+        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes, metrics: services.metrics)
         let result = try await ingest([body])[0]
         switch result {
         case .stored, .duplicate, .skipped:
@@ -41,7 +41,7 @@ struct IngestController {
 
     @Sendable func batch(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         // `generations[3].routing`: three levels of the request's own field names.
-        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes, namedDepth: 3)
+        let body = try await JSONBody.read(request, limit: services.maximumBodyBytes, namedDepth: 3, metrics: services.metrics)
         guard case .array(let items)? = body["generations"] else {
             throw APIError.invalid(FieldError(field: "generations", message: "generations must be an array"))
         }
@@ -56,11 +56,12 @@ struct IngestController {
 
     private func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
         do {
+            services.metrics.ingestBatch(size: items.count)
             let results = try await services.ingest.ingest(items)
-            services.metrics.record(results)
+            services.metrics.ingested(results)
             return results
         } catch is GenerationWriter.Overloaded {
-            services.metrics.recordOverloaded(items.count)
+            services.metrics.ingestOverloaded(items.count)
             throw APIError.overloaded
         }
     }

@@ -7,7 +7,7 @@ enum JSONBody {
     /// Collects and parses a JSON request body: 415 unless `Content-Type` is
     /// `application/json`, 413 past `limit` bytes, 400 if it is not JSON or exceeds the
     /// parser's limits. Errors name keys down to `namedDepth` levels (the request's own fields).
-    static func read(_ request: Request, limit: Int, namedDepth: Int = 1) async throws -> JSONValue {
+    static func read(_ request: Request, limit: Int, namedDepth: Int = 1, metrics: ServiceMetrics = .disabled) async throws -> JSONValue {
         guard let contentType = request.headers[.contentType],
             contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
                 == "application/json"
@@ -24,6 +24,9 @@ enum JSONBody {
             // Also NIO's too-many-bytes error: a chunked body (no Content-Length) past the limit.
             throw tooLarge(limit)
         }
+        let bytes = buffer.readableBytes
+        metrics.bodyStarted(bytes: bytes)
+        defer { metrics.bodyFinished(bytes: bytes) }
         var limits = JSONParser.Limits.request
         limits.namedDepth = namedDepth
         do {

@@ -1,69 +1,83 @@
+import CoreMetrics
 import Hummingbird
 import IOLogCore
-import Synchronization
+import Prometheus
 
-/// Counters served at `/metrics` in Prometheus text format. Counts and ids only, never content.
-public final class ServerMetrics: Sendable {
-    /// The outcomes counted, in the order they are rendered.
-    private static let outcomes = ["stored", "duplicate", "skipped", "rejected", "overloaded"]
-    private let counts = Mutex<[String: Int]>([:])
-    private let writer: GenerationWriter
+/// The server's metrics: swift-metrics handles (`ServiceMetrics`) recorded into a Prometheus
+/// registry of this server's own (not the process-wide `MetricsSystem`, so every server built in
+/// one process — the tests build many — counts only its own traffic), served at `/metrics`.
+public final class MetricsExporter: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    public let metrics: ServiceMetrics
 
-    init(writer: GenerationWriter) { self.writer = writer }
-
-    func record(_ results: [IngestResult]) {
-        counts.withLock { counts in
-            for result in results {
-                let outcome =
-                    switch result {
-                    case .stored: "stored"
-                    case .duplicate: "duplicate"
-                    case .skipped: "skipped"
-                    case .conflict, .invalid: "rejected"
-                    }
-                counts[outcome, default: 0] += 1
-            }
-        }
+    public init() {
+        registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = ServiceMetrics.durationBuckets
+        factory.valueHistogramBuckets = ServiceMetrics.valueBuckets
+        metrics = ServiceMetrics(factory: factory)
     }
 
-    func recordOverloaded(_ count: Int) { counts.withLock { $0["overloaded", default: 0] += count } }
-
-    /// The exposition text.
-    public func render() -> String {
-        let snapshot = counts.withLock { $0 }
-        var lines = [
-            "# HELP iolog_ingest_generations_total Generations answered by ingest, by outcome.",
-            "# TYPE iolog_ingest_generations_total counter",
-        ]
-        for outcome in Self.outcomes {
-            lines.append("iolog_ingest_generations_total{outcome=\"\(outcome)\"} \(snapshot[outcome] ?? 0)")
+    /// The exposition text, after reading the gauges that are sampled rather than counted.
+    func render(_ services: AppServices) async -> [UInt8] {
+        metrics.gauge("iolog_ingest_queue_depth", services.writer.queueDepth)
+        for use in services.engine.connectionUse() {
+            metrics.gauge("iolog_db_connections", use.size, [("role", use.role), ("state", "open")])
+            metrics.gauge("iolog_db_connections", use.busy, [("role", use.role), ("state", "busy")])
+            metrics.gauge("iolog_db_connection_waiters", use.waiting, [("role", use.role)])
         }
-        lines += [
-            "# HELP iolog_ingest_commits_total Transactions committed by the ingest writer.",
-            "# TYPE iolog_ingest_commits_total counter",
-            "iolog_ingest_commits_total \(writer.commitCount)",
-            "# HELP iolog_ingest_committed_rows_total Rows handed to those transactions.",
-            "# TYPE iolog_ingest_committed_rows_total counter",
-            "iolog_ingest_committed_rows_total \(writer.committedRowCount)",
-            "# HELP iolog_ingest_queue_depth Rows waiting for a commit.",
-            "# TYPE iolog_ingest_queue_depth gauge",
-            "iolog_ingest_queue_depth \(writer.queueDepth)",
-        ]
-        return lines.joined(separator: "\n") + "\n"
+        // From the databases: what commands run elsewhere (deletions, rotations) changed.
+        if let pending = try? await services.store.deletionRequests(accountID: nil, status: .pending) {
+            metrics.gauge("iolog_deletion_requests_pending", pending.count)
+        }
+        if let state = (try? await services.engine.keys.masterKeyState()) ?? nil {
+            metrics.gauge("iolog_master_key_rotation_in_progress", state.nextKeyID == nil ? 0 : 1)
+        }
+        return registry.emitToBuffer()
     }
 }
 
-/// `GET /metrics`: no token, no content.
+/// `GET /metrics`: no token, no content (Prometheus text format 0.0.4).
 struct MetricsController {
-    let metrics: ServerMetrics
+    let services: AppServices
 
     func register(on router: Router<IOLogRequestContext>) {
         router.get("/metrics") { _, _ -> Response in
             Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render()))
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: await services.exporter.render(services)))
             )
         }
+    }
+}
+
+/// Counts every request and its duration by route pattern, method and status. The route is the
+/// pattern that matched (`/v1/accounts/{account}/generations/{id}`), never the path, and unknown
+/// methods share one label, so a client cannot create series.
+struct RequestMetricsMiddleware: RouterMiddleware {
+    typealias Context = IOLogRequestContext
+    let metrics: ServiceMetrics
+
+    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let started = ContinuousClock.now
+        let method = Self.methods.contains(request.method.rawValue) ? request.method.rawValue : "other"
+        do {
+            let response = try await next(request, context)
+            metrics.request(route: Self.route(context), method: method, status: response.status.code, duration: ContinuousClock.now - started)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.request(route: Self.route(context), method: method, status: status, duration: ContinuousClock.now - started)
+            throw error
+        }
+    }
+
+    private static func route(_ context: Context) -> String {
+        guard let path = context.endpointPath else { return "unmatched" }
+        // Assets and pages have fixed patterns too; anything longer than a pattern is not one.
+        return path.count <= 100 ? path : "unmatched"
     }
 }

@@ -4,8 +4,11 @@ import IOLogCore
 
 /// The data folder every command works on.
 struct DataOptions: ParsableArguments {
-    @Option(name: .customLong("data-dir"), help: "Folder holding the SQLite databases.")
-    var dataDirectory: String = DataFolder.defaultPath
+    @Option(
+        name: .customLong("data-dir"),
+        help: ArgumentHelp("Folder holding the SQLite databases (also IOLOG_DATA_DIR; default ./iolog-data).", valueName: "dir")
+    )
+    var dataDirectoryFlag: String?
 
     @Option(
         name: .customLong("database-url"),
@@ -15,6 +18,12 @@ struct DataOptions: ParsableArguments {
         )
     )
     var databaseURL: String?
+
+    /// --data-dir, else IOLOG_DATA_DIR, else `./iolog-data`.
+    var dataDirectory: String {
+        dataDirectoryFlag ?? ProcessInfo.processInfo.environment["IOLOG_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? DataFolder.defaultPath
+    }
 
     var folder: DataFolder { DataFolder(path: dataDirectory) }
 

@@ -10,6 +10,6 @@ struct IOLog: AsyncParsableCommand {
             Exit status: 0 on success, 1 when an action is refused or fails (the reason is \
             printed on standard error), 64 on bad usage.
             """,
-        subcommands: [Serve.self, Accounts.self, Members.self, Tokens.self, Deletion.self, Retention.self, Audit.self]
+        subcommands: [Serve.self, Accounts.self, Members.self, Tokens.self, Deletion.self, Retention.self, Audit.self, Keys.self]
     )
 }

@@ -54,22 +54,3 @@ struct Retention: AsyncParsableCommand {
         }
     }
 }
-
-/// `--retention-months N|unlimited` of `serve`.
-struct RetentionOption: ParsableArguments {
-    @Option(
-        name: .customLong("retention-months"),
-        help: "Keep generations this many calendar months (3 or more), or 'unlimited'."
-    )
-    var months: String = String(RetentionPolicy.minimumMonths)
-
-    func validate() throws {
-        do {
-            _ = try RetentionPolicy(parsing: months)
-        } catch {
-            throw ValidationError(error.message)
-        }
-    }
-
-    func policy() throws -> RetentionPolicy { try RetentionPolicy(parsing: months) }
-}

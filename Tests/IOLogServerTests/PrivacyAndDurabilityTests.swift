@@ -97,7 +97,7 @@ struct PrivacyAndDurabilityTests {
                 }
                 #expect(ids.count == requests)
                 let metrics = try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
-                let commits = metrics.split(separator: "\n").first { $0.hasPrefix("iolog_ingest_commits_total ") }
+                let commits = metrics.split(separator: "\n").first { $0.hasPrefix("iolog_ingest_commit_duration_seconds_count") }
                     .flatMap { Int($0.split(separator: " ")[1]) }
                 let committed = try #require(commits)
                 #expect(committed >= 1)

@@ -26,9 +26,24 @@ public struct BodyEnvelope: Sendable {
 
     public init(keyring: DataKeyring) { self.keyring = keyring }
 
-    /// The per-generation sealing context: the account's current data key, fetched once.
-    public func sealer(for accountID: String) async throws -> Sealer {
-        Sealer(dataKey: try await keyring.currentKey(for: accountID))
+    /// The sealing context of one generation: the account's current data key, with `seals`
+    /// seals (one per body) counted against it.
+    public func sealer(for accountID: String, seals: Int = 3) async throws -> Sealer {
+        Sealer(dataKey: try await keyring.sealingKey(for: accountID, seals: seals))
+    }
+
+    /// Whether `mac` is the content MAC of `canonicalContent` under the account's key
+    /// `keyVersion`: a retried generation first stored before the account's key was replaced.
+    public func contentMAC(_ mac: [UInt8], matches canonicalContent: [UInt8], accountID: String, keyVersion: UInt32) async throws -> Bool {
+        let key = try await keyring.key(for: accountID, version: keyVersion)
+        return Digest.constantTimeEqual(mac, Self.contentMAC(canonicalContent, key: key))
+    }
+
+    private static func contentMAC(_ canonicalContent: [UInt8], key dataKey: SymmetricKey) -> [UInt8] {
+        let macKey = Digest.hmacSHA256(key: dataKey, contentMACLabel)
+        // The derived bytes are exactly 32, so this cannot fail.
+        let key = try! SymmetricKey(bytes: macKey)
+        return Digest.hmacSHA256(key: key, canonicalContent)
     }
 
     /// Seals generation bodies of one account with one data key.
@@ -50,10 +65,7 @@ public struct BodyEnvelope: Sendable {
         /// A MAC of a generation's canonical content, to recognise a retried ingest
         /// without storing a plain digest of the prompt. Dies with the data key.
         public func contentMAC(_ canonicalContent: [UInt8]) -> [UInt8] {
-            let macKey = Digest.hmacSHA256(key: dataKey.key, BodyEnvelope.contentMACLabel)
-            // The derived bytes are exactly 32, so this cannot fail.
-            let key = try! SymmetricKey(bytes: macKey)
-            return Digest.hmacSHA256(key: key, canonicalContent)
+            BodyEnvelope.contentMAC(canonicalContent, key: dataKey.key)
         }
     }
 

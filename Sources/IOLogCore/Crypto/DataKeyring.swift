@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// One account's data key, unwrapped, with the version recorded in every body it seals.
 public struct DataKey: Sendable {
@@ -7,77 +8,213 @@ public struct DataKey: Sendable {
     public let key: SymmetricKey
 }
 
+/// When an account's current data key is replaced for new writes (DESIGN §5).
+public struct KeyRolloverPolicy: Sendable, Equatable {
+    /// Seals (random 96-bit GCM nonces) under one key. NIST SP 800-38D bounds random nonces to
+    /// 2^32 per key; 2^28 keeps the chance of a repeated nonce below 2^-41.
+    public var maximumSeals: Int64
+    /// Age after which a key seals nothing more, in microseconds.
+    public var maximumAgeMicros: Int64
+
+    public static let `default` = KeyRolloverPolicy(maximumSeals: 1 << 28, maximumAgeMicros: 90 * 86_400_000_000)
+    /// The smallest `maximumSeals` accepted: one generation seals up to three bodies.
+    public static let minimumSeals: Int64 = 3
+
+    public init(maximumSeals: Int64, maximumAgeMicros: Int64) {
+        self.maximumSeals = maximumSeals
+        self.maximumAgeMicros = maximumAgeMicros
+    }
+
+    /// Seals reserved in the keyring at a time by one process: a restart forgets at most one
+    /// block per account (counted as used, the safe direction), and a busy account writes to
+    /// the keyring once per block.
+    var reservationBlock: Int64 { min(max(maximumSeals / 4096, 1), 65_536) }
+}
+
 /// The accounts' data keys, stored only wrapped by the master key, in the engine's keyring
 /// (`KeyStore`), apart from the log data. Wrapping and unwrapping happen here; the engine only
-/// stores opaque wrapped keys.
+/// stores opaque wrapped keys, each with the id of the master key that wrapped it.
 ///
-/// Unwrapped keys are not cached: each use reads the keyring, so a key destroyed by
-/// `iolog deletion run` in another process (or on another replica) is unusable here at once.
+/// Keys are not cached for reading: each read unwraps what the keyring holds now, so a key
+/// destroyed by `iolog deletion run` in another process (or on another replica) is unusable
+/// here at once. The key that seals new bodies is leased: a block of seals is reserved in the
+/// keyring and the unwrapped key kept in memory until the block is used or the key is too old;
+/// every use still reads which key is the account's newest, so a destroyed or replaced key
+/// ends the lease at once. The insert checks, in its own transaction, that its key still
+/// exists, which covers an erasure between sealing and commit.
 public final class DataKeyring: Sendable {
     private static let checkPlaintext = Array("iolog keyring check".utf8)
     private static let checkLabel = "iolog.keyring.check.v1"
     private static let wrapLabel = "iolog.data-key.v1"
 
+    private struct Lease {
+        let key: DataKey
+        var remaining: Int64
+        let expiresAt: Int64
+    }
+
     private let keys: any KeyStore
-    private let masterKey: MasterKey
+    private let masterKeys: [MasterKey]
+    private let rollover: KeyRolloverPolicy
     private let clock: Clock
+    private let leases = Mutex<[String: Lease]>([:])
+    private let metrics: ServiceMetrics
 
     /// A keyring over `keys`; `verifyMasterKey()` checks the key before first use.
-    public init(keys: any KeyStore, masterKey: MasterKey, clock: Clock = .system) {
+    /// `previousMasterKey` is the key a master-key rotation moves away from: during the rollout
+    /// data keys are wrapped by one or the other.
+    public init(
+        keys: any KeyStore,
+        masterKey: MasterKey,
+        previousMasterKey: MasterKey? = nil,
+        rollover: KeyRolloverPolicy = .default,
+        clock: Clock = .system,
+        metrics: ServiceMetrics = .disabled
+    ) {
         self.keys = keys
-        self.masterKey = masterKey
+        self.metrics = metrics
+        masterKeys = [masterKey] + (previousMasterKey.map { [$0] } ?? [])
+        self.rollover = rollover
         self.clock = clock
     }
 
     /// A keyring over `keys` whose master key is verified.
-    public static func open(keys: any KeyStore, masterKey: MasterKey, clock: Clock = .system) async throws -> DataKeyring {
-        let keyring = DataKeyring(keys: keys, masterKey: masterKey, clock: clock)
+    public static func open(
+        keys: any KeyStore,
+        masterKey: MasterKey,
+        previousMasterKey: MasterKey? = nil,
+        rollover: KeyRolloverPolicy = .default,
+        clock: Clock = .system
+    ) async throws -> DataKeyring {
+        let keyring = DataKeyring(keys: keys, masterKey: masterKey, previousMasterKey: previousMasterKey, rollover: rollover, clock: clock)
         try await keyring.verifyMasterKey()
         return keyring
     }
 
-    private var now: Timestamp { Timestamp(micros: clock.nowMicros()) }
+    private var nowMicros: Int64 { clock.nowMicros() }
 
-    /// Checks that the master key is the one the keyring was made with (a keyring's first use
-    /// stores a check value sealed with it).
+    /// Checks that this process holds a master key the keyring is under (or, during a
+    /// rotation, moving to); a keyring's first use records the key with a sealed check value.
+    /// A keyring written before master-key ids were recorded learns the id here.
     public func verifyMasterKey() async throws {
-        let key = masterKey.key
-        let checkAAD = AssociatedData(label: Self.checkLabel).bytes
-        let check = try await keys.masterKeyCheck(
-            orStore: { try AESGCM.seal(Self.checkPlaintext, using: key, authenticating: checkAAD).combined },
-            at: now
+        let first = masterKeys[0]
+        let state = try await keys.masterKeyState(
+            orStore: { MasterKeyState(keyID: first.id, sealed: try Self.sealCheck(with: first)) },
+            at: Timestamp(micros: nowMicros)
         )
-        do {
-            let opened = try AESGCM.open(AESGCM.SealedBox(combined: check), using: key, authenticating: checkAAD)
-            guard opened == Self.checkPlaintext else { throw CryptoError.authenticationFailure }
-        } catch {
-            throw IOLogError.keyUnavailable("the master key does not match the keyring; is it the right key?")
+        guard let keyID = state.keyID else {
+            guard let owner = masterKeys.first(where: { Self.opensCheck(state.sealed, with: $0) }) else {
+                throw mismatch(state)
+            }
+            try await keys.adoptMasterKeyID(owner.id)
+            return
         }
+        let current = masterKeys.contains { $0.id == keyID && Self.opensCheck(state.sealed, with: $0) }
+        let next = masterKeys.contains { key in
+            key.id == state.nextKeyID && state.nextSealed.map { Self.opensCheck($0, with: key) } == true
+        }
+        guard current || next else { throw mismatch(state) }
     }
 
-    /// The newest data key of `accountID`, created on first use.
+    private func mismatch(_ state: MasterKeyState) -> IOLogError {
+        let held = masterKeys.map(\.id).joined(separator: " and ")
+        let under = state.keyID.map { "master key \($0)" } ?? "another master key"
+        let moving = state.nextKeyID.map { ", rotating to \($0)" } ?? ""
+        return IOLogError.keyUnavailable(
+            "the master key does not match the keyring: this process holds \(held), the keyring is under \(under)\(moving); is it the right key?"
+        )
+    }
+
+    static func sealCheck(with master: MasterKey) throws -> [UInt8] {
+        try AESGCM.seal(checkPlaintext, using: master.key, authenticating: AssociatedData(label: checkLabel).bytes).combined
+    }
+
+    static func opensCheck(_ sealed: [UInt8], with master: MasterKey) -> Bool {
+        let aad = AssociatedData(label: checkLabel).bytes
+        guard let box = try? AESGCM.SealedBox(combined: sealed), let opened = try? AESGCM.open(box, using: master.key, authenticating: aad)
+        else { return false }
+        return opened == checkPlaintext
+    }
+
+    /// The account's current data key with `seals` seals reserved for the caller (created on
+    /// first use; replaced by a new one once the current one reached the rollover policy's
+    /// seal count or age). Each call reads the account's newest key, so a lease on a key that
+    /// was destroyed or replaced (by any process) is dropped at once.
+    public func sealingKey(for accountID: String, seals: Int) async throws -> DataKey {
+        let count = Int64(seals)
+        precondition(count >= 0 && count <= KeyRolloverPolicy.minimumSeals, "a generation seals at most three bodies")
+        let now = nowMicros
+        let newest = try await keys.newestKey(accountID: accountID)
+        let leased: DataKey? = leases.withLock { leases in
+            guard var lease = leases[accountID] else { return nil }
+            guard lease.key.version == newest?.version, lease.remaining >= count, now < lease.expiresAt else {
+                leases[accountID] = nil
+                return nil
+            }
+            lease.remaining -= count
+            leases[accountID] = lease
+            return lease.key
+        }
+        if let leased { return leased }
+        return try await lease(accountID: accountID, seals: count, now: now, newest: newest)
+    }
+
+    /// The account's current data key (tests and tools: reserves one generation's seals).
     public func currentKey(for accountID: String) async throws -> DataKey {
-        // The common case reads; only an account's first key writes.
-        if let stored = try await keys.newestKey(accountID: accountID) {
-            return DataKey(
-                accountID: accountID,
-                version: stored.version,
-                key: try unwrap(stored.wrapped, accountID: accountID, version: stored.version)
-            )
+        try await sealingKey(for: accountID, seals: Int(KeyRolloverPolicy.minimumSeals))
+    }
+
+    /// Reserves a block of seals on the newest key, or makes a new key when the newest is full,
+    /// too old or missing. Another process may make the new key first; then its key is used.
+    private func lease(accountID: String, seals: Int64, now: Int64, newest read: WrappedDataKey?) async throws -> DataKey {
+        let block = max(seals, rollover.reservationBlock)
+        let youngest = Timestamp(micros: now - rollover.maximumAgeMicros)
+        var newest = read
+        for attempt in 0..<8 {
+            if attempt > 0 { newest = try await keys.newestKey(accountID: accountID) }
+            if let newest, newest.createdAt > youngest,
+                try await keys.reserveSeals(
+                    accountID: accountID,
+                    version: newest.version,
+                    count: block,
+                    limit: rollover.maximumSeals,
+                    createdAfter: youngest
+                )
+            {
+                return keep(try unwrap(newest), remaining: block - seals, createdAt: newest.createdAt)
+            }
+            let masterKeys = masterKeys
+            let created = try await keys.createKey(accountID: accountID, replacing: newest?.version, seals: block, at: Timestamp(micros: now)) {
+                version,
+                target in
+                guard let master = masterKeys.first(where: { target == nil || $0.id == target }) else {
+                    throw IOLogError.keyUnavailable(
+                        "new data keys must be wrapped by master key \(target ?? "-"), which this process does not hold; "
+                            + "restart it with that key (a master-key rotation is under way or finished)"
+                    )
+                }
+                return (try Self.wrap(try SymmetricKey.random(), accountID: accountID, version: version, master: master.key), master.id)
+            }
+            if let created {
+                if newest != nil { metrics.dataKeyRolledOver() }
+                return keep(try unwrap(created), remaining: block - seals, createdAt: created.createdAt)
+            }
         }
-        let master = masterKey.key
-        let stored = try await keys.createFirstKey(accountID: accountID, at: now) { version in
-            try Self.wrap(try SymmetricKey.random(), accountID: accountID, version: version, master: master)
-        }
-        return DataKey(accountID: accountID, version: stored.version, key: try unwrap(stored.wrapped, accountID: accountID, version: stored.version))
+        throw IOLogError.keyUnavailable("the data key of account \(accountID) keeps changing under this process; try again")
+    }
+
+    private func keep(_ key: DataKey, remaining: Int64, createdAt: Timestamp) -> DataKey {
+        let expiresAt = createdAt.micros + rollover.maximumAgeMicros
+        leases.withLock { $0[key.accountID] = Lease(key: key, remaining: remaining, expiresAt: expiresAt) }
+        return key
     }
 
     /// The data key `version` of `accountID`; throws `keyUnavailable` if it was destroyed or never existed.
     public func key(for accountID: String, version: UInt32) async throws -> SymmetricKey {
-        guard let wrapped = try await keys.key(accountID: accountID, version: version) else {
+        guard let stored = try await keys.key(accountID: accountID, version: version) else {
             throw IOLogError.keyUnavailable("no data key \(version) for account \(accountID) (destroyed or never created)")
         }
-        return try unwrap(wrapped, accountID: accountID, version: version)
+        return try unwrap(stored).key
     }
 
     /// The wrapped form of every key of `accountID`, as stored (for erasure checks).
@@ -85,15 +222,27 @@ public final class DataKeyring: Sendable {
         try await keys.wrappedKeys(accountID: accountID)
     }
 
-    private func unwrap(_ wrapped: [UInt8], accountID: String, version: UInt32) throws -> SymmetricKey {
-        do {
-            let aad = Self.wrapAAD(accountID: accountID, version: version)
-            var bytes = try AESGCM.open(AESGCM.SealedBox(combined: wrapped), using: masterKey.key, authenticating: aad)
-            defer { wipe(&bytes) }
-            return try SymmetricKey(bytes: bytes)
-        } catch {
-            throw IOLogError.keyUnavailable("data key \(version) of account \(accountID) does not unwrap: \(error)")
+    private func unwrap(_ stored: WrappedDataKey) throws -> DataKey {
+        let candidates = stored.masterKeyID.map { id in masterKeys.filter { $0.id == id } } ?? masterKeys
+        guard !candidates.isEmpty else {
+            throw IOLogError.keyUnavailable(
+                "data key \(stored.version) of account \(stored.accountID) is wrapped by master key \(stored.masterKeyID ?? "-"), "
+                    + "which this process does not hold (--master-key-file, --previous-master-key-file)"
+            )
         }
+        for master in candidates {
+            if let key = try? Self.unwrap(stored, with: master.key) {
+                return DataKey(accountID: stored.accountID, version: stored.version, key: key)
+            }
+        }
+        throw IOLogError.keyUnavailable("data key \(stored.version) of account \(stored.accountID) does not unwrap with its master key")
+    }
+
+    static func unwrap(_ stored: WrappedDataKey, with master: SymmetricKey) throws -> SymmetricKey {
+        let aad = wrapAAD(accountID: stored.accountID, version: stored.version)
+        var bytes = try AESGCM.open(AESGCM.SealedBox(combined: stored.wrapped), using: master, authenticating: aad)
+        defer { wipe(&bytes) }
+        return try SymmetricKey(bytes: bytes)
     }
 
     static func wrap(_ key: SymmetricKey, accountID: String, version: UInt32, master: SymmetricKey) throws -> [UInt8] {

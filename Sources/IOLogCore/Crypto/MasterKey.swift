@@ -6,9 +6,18 @@ public struct MasterKey: Sendable {
     public static let environmentVariable = "IOLOG_MASTER_KEY"
 
     let key: SymmetricKey
+    /// Names the key in the keyring and in messages without revealing it: the first 8 bytes of
+    /// HMAC-SHA-256(key, "iolog.master-key-id.v1"), as 16 hex digits.
+    public let id: String
 
     /// Wraps an existing key.
-    public init(_ key: SymmetricKey) { self.key = key }
+    public init(_ key: SymmetricKey) {
+        self.key = key
+        id = Digest.hmacSHA256(key: key, Array("iolog.master-key-id.v1".utf8)).prefix(8).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
 
     /// Decodes one line of base64 holding 32 bytes.
     public init(base64 text: String, source: String) throws(IOLogError) {
@@ -19,7 +28,7 @@ public struct MasterKey: Sendable {
         }
         defer { decoded.resetBytes(in: 0..<decoded.count) }
         do {
-            key = try SymmetricKey(bytes: decoded)
+            self.init(try SymmetricKey(bytes: decoded))
         } catch {
             throw .invalidInput("\(source): \(error)")
         }

@@ -122,6 +122,10 @@ public struct GenerationInput: Sendable, Equatable {
         return utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == UInt8(ascii: "-") }
     }
 
+    /// Bodies sealed for this generation (prompt, completion and maybe reasoning), each with a
+    /// fresh nonce under the account's data key.
+    public var sealCount: Int { reasoning == nil ? 2 : 3 }
+
     /// Every ingested field in a fixed order, bodies included: the input to the content MAC
     /// that tells a gateway retry (same content) from a conflicting reuse of an id.
     public var canonicalContent: [UInt8] {

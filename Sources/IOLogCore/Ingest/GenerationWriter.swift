@@ -29,12 +29,14 @@ public final class GenerationWriter: Sendable {
     private let state = Mutex(State())
     private let commits = Atomic<Int>(0)
     private let committedRows = Atomic<Int>(0)
+    private let metrics: ServiceMetrics
 
     /// - Parameters:
     ///   - capacity: rows that may wait for a commit before `submit` refuses more.
     ///   - maximumRowsPerCommit: the most rows one transaction takes (a larger submission still goes whole).
-    public init(store: any LogStore, capacity: Int = 20_000, maximumRowsPerCommit: Int = 2_000) {
+    public init(store: any LogStore, capacity: Int = 20_000, maximumRowsPerCommit: Int = 2_000, metrics: ServiceMetrics = .disabled) {
         self.store = store
+        self.metrics = metrics
         self.capacity = capacity
         self.maximumRowsPerCommit = maximumRowsPerCommit
     }
@@ -88,7 +90,9 @@ public final class GenerationWriter: Sendable {
             if batch.isEmpty { return }
             let rows = batch.flatMap(\.rows)
             do {
+                let started = ContinuousClock.now
                 let outcomes = try await store.insertGenerations(rows)
+                metrics.committed(rows: rows.count, duration: ContinuousClock.now - started)
                 commits.add(1, ordering: .relaxed)
                 committedRows.add(rows.count, ordering: .relaxed)
                 var offset = 0

@@ -35,7 +35,6 @@ public struct IngestService: Sendable {
         var results = [IngestResult?](repeating: nil, count: items.count)
         var pending: [(index: Int, input: GenerationInput, row: SealedGeneration)] = []
         var accounts: [String: Account?] = [:]
-        var sealers: [String: BodyEnvelope.Sealer] = [:]
 
         for (index, item) in items.enumerated() {
             let input: GenerationInput
@@ -53,13 +52,8 @@ public struct IngestService: Sendable {
                 results[index] = .skipped(id: input.id, reason: reason)
                 continue
             }
-            let sealer: BodyEnvelope.Sealer
-            if let cached = sealers[input.accountID] {
-                sealer = cached
-            } else {
-                sealer = try await envelope.sealer(for: input.accountID)
-                sealers[input.accountID] = sealer
-            }
+            // Each generation's seals count against the key (the keyring leases them in blocks).
+            let sealer = try await envelope.sealer(for: input.accountID, seals: input.sealCount)
             pending.append((index, input, try Self.seal(input, with: sealer, storedAt: now)))
         }
 
@@ -72,10 +66,12 @@ public struct IngestService: Sendable {
                 switch outcome {
                 case .stored: results[item.index] = .stored(id: item.row.id)
                 case .duplicate: results[item.index] = .duplicate(id: item.row.id)
-                case .conflict: results[item.index] = .conflict(id: item.row.id)
+                case .conflict:
+                    let same = try await storedBeforeKeyChange(item.input, sealedWith: item.row)
+                    results[item.index] = same ? .duplicate(id: item.row.id) : .conflict(id: item.row.id)
                 case .erased: results[item.index] = .skipped(id: item.row.id, reason: .beforeOptIn)
                 case .keyDestroyed:
-                    let sealer = try await envelope.sealer(for: item.input.accountID)
+                    let sealer = try await envelope.sealer(for: item.input.accountID, seals: item.input.sealCount)
                     again.append((item.index, item.input, try Self.seal(item.input, with: sealer, storedAt: now)))
                 }
             }
@@ -83,6 +79,26 @@ public struct IngestService: Sendable {
         }
         guard pending.isEmpty else { throw GenerationWriter.Overloaded() }
         return results.map { $0! }
+    }
+
+    /// Whether the row stored under the id holds this same generation, sealed (and its content
+    /// MAC computed) with an earlier data key of the account: a retry that spans a key rollover
+    /// is a duplicate, not a conflict.
+    private func storedBeforeKeyChange(_ input: GenerationInput, sealedWith row: SealedGeneration) async throws -> Bool {
+        guard let stored = try await store.generation(accountID: input.accountID, id: input.id),
+            let storedVersion = BodyEnvelope.keyVersion(of: stored.promptSealed),
+            storedVersion != BodyEnvelope.keyVersion(of: row.promptSealed)
+        else { return false }
+        do {
+            return try await envelope.contentMAC(
+                stored.contentMAC,
+                matches: input.canonicalContent,
+                accountID: input.accountID,
+                keyVersion: storedVersion
+            )
+        } catch let error as IOLogError where error.code == .keyUnavailable {
+            return false
+        }
     }
 
     /// Rounds of sealing again after a concurrent erasure before answering 503.

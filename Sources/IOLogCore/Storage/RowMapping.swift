@@ -30,6 +30,27 @@ enum RowMapping {
         )
     }
 
+    /// Columns of the keyring's `data_keys`.
+    static let dataKeyColumns = "account_id, version, wrapped, master_key_id, created_at, seals"
+
+    static func dataKey(_ row: some StoredRow) -> WrappedDataKey {
+        WrappedDataKey(
+            accountID: row.text(0),
+            version: UInt32(truncatingIfNeeded: row.int64(1)),
+            wrapped: row.blob(2),
+            masterKeyID: row.optionalText(3),
+            createdAt: Timestamp(micros: row.int64(4)),
+            seals: row.int64(5)
+        )
+    }
+
+    /// Columns of the keyring's `master_key_check`.
+    static let masterKeyColumns = "key_id, sealed, next_key_id, next_sealed"
+
+    static func masterKeyState(_ row: some StoredRow) -> MasterKeyState {
+        MasterKeyState(keyID: row.optionalText(0), sealed: row.blob(1), nextKeyID: row.optionalText(2), nextSealed: row.optionalBlob(3))
+    }
+
     /// Columns of `tokens`; the secret's digest is column 6.
     static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by"
 

@@ -81,6 +81,11 @@ public final class PostgresEngine: StorageEngine {
         }
     }
 
+    public func connectionUse() -> [ConnectionUse] {
+        let use = pool.use
+        return [ConnectionUse(role: "pool", size: pool.size, busy: use.busy, waiting: use.waiting)]
+    }
+
     public func close() async {
         await postgresStore.closeMaintenance()
         await pool.close()
@@ -91,23 +96,122 @@ public final class PostgresEngine: StorageEngine {
 /// be left out of the log data's backups.
 public final class PostgresKeyStore: KeyStore {
     private let pool: PostgresPool
+    private static let keyColumns = RowMapping.dataKeyColumns
+    private static let checkColumns = RowMapping.masterKeyColumns
 
     init(pool: PostgresPool) {
         self.pool = pool
     }
 
-    public func masterKeyCheck(orStore make: @Sendable () throws -> [UInt8], at time: Timestamp) async throws -> [UInt8] {
+    public func masterKeyState(orStore make: @Sendable () throws -> MasterKeyState, at time: Timestamp) async throws -> MasterKeyState {
         try await pool.transaction { c in
-            if let sealed = try c.run("SELECT sealed FROM iolog_keyring.master_key_check WHERE id = 1").first?.blob(0) { return sealed }
+            if let state = try Self.masterKeyState(in: c) { return state }
+            let state = try make()
             try c.run(
-                "INSERT INTO iolog_keyring.master_key_check (id, sealed, created_at) VALUES (1, $1, $2) ON CONFLICT (id) DO NOTHING",
-                try make(),
-                time.micros
+                """
+                INSERT INTO iolog_keyring.master_key_check (id, sealed, created_at, key_id) VALUES (1, $1, $2, $3)
+                ON CONFLICT (id) DO NOTHING
+                """,
+                state.sealed,
+                time.micros,
+                state.keyID
             )
-            guard let sealed = try c.run("SELECT sealed FROM iolog_keyring.master_key_check WHERE id = 1").first?.blob(0) else {
+            guard let stored = try Self.masterKeyState(in: c) else {
                 throw IOLogError.corrupted("the keyring's master key check vanished while being written")
             }
-            return sealed
+            return stored
+        }
+    }
+
+    public func masterKeyState() async throws -> MasterKeyState? {
+        try await pool.withConnection { c in try Self.masterKeyState(in: c) }
+    }
+
+    private static func masterKeyState(in c: PostgresConnection, lock: String = "") throws -> MasterKeyState? {
+        try c.run("SELECT \(checkColumns) FROM iolog_keyring.master_key_check WHERE id = 1 \(lock)").first.map(RowMapping.masterKeyState)
+    }
+
+    public func adoptMasterKeyID(_ keyID: String) async throws {
+        try await pool.transaction { c in
+            try c.run("UPDATE iolog_keyring.master_key_check SET key_id = $1 WHERE id = 1 AND key_id IS NULL", keyID)
+            try c.run("UPDATE iolog_keyring.data_keys SET master_key_id = $1 WHERE master_key_id IS NULL", keyID)
+        }
+    }
+
+    public func beginMasterKeyRotation(from: String, to next: String, nextSealed: [UInt8]) async throws -> MasterKeyState {
+        try await pool.transaction { c in
+            try c.run(
+                """
+                UPDATE iolog_keyring.master_key_check SET next_key_id = $1, next_sealed = $2
+                WHERE id = 1 AND key_id = $3 AND next_key_id IS NULL
+                """,
+                next,
+                nextSealed,
+                from
+            )
+            guard let state = try Self.masterKeyState(in: c) else { throw IOLogError.corrupted("the keyring has no master key check") }
+            return state
+        }
+    }
+
+    public func keys(notWrappedBy keyID: String, limit: Int) async throws -> [WrappedDataKey] {
+        try await pool.withConnection { c in
+            try c.run(
+                """
+                SELECT \(Self.keyColumns) FROM iolog_keyring.data_keys WHERE master_key_id IS DISTINCT FROM $1
+                ORDER BY account_id, version LIMIT $2
+                """,
+                keyID,
+                Int64(limit)
+            ).rows.map(RowMapping.dataKey)
+        }
+    }
+
+    public func keyCount(notWrappedBy keyID: String) async throws -> Int {
+        try await pool.withConnection { c in
+            Int(
+                try c.run("SELECT count(*) FROM iolog_keyring.data_keys WHERE master_key_id IS DISTINCT FROM $1", keyID).first?.int64(0) ?? 0
+            )
+        }
+    }
+
+    public func rewrap(_ keys: [WrappedDataKey], as rewrapped: [[UInt8]], by keyID: String) async throws -> Int {
+        precondition(keys.count == rewrapped.count, "one rewrapped key per key")
+        return try await pool.transaction { c in
+            var replaced = 0
+            for (key, wrapped) in zip(keys, rewrapped) {
+                replaced += try c.run(
+                    """
+                    UPDATE iolog_keyring.data_keys SET wrapped = $1, master_key_id = $2
+                    WHERE account_id = $3 AND version = $4 AND master_key_id IS NOT DISTINCT FROM $5
+                    """,
+                    wrapped,
+                    keyID,
+                    key.accountID,
+                    Int64(key.version),
+                    key.masterKeyID
+                ).affectedRows
+            }
+            return replaced
+        }
+    }
+
+    public func finishMasterKeyRotation(to keyID: String) async throws -> Bool {
+        try await pool.transaction { c in
+            // The check row's lock orders this against key creation, which reads it FOR SHARE.
+            _ = try Self.masterKeyState(in: c, lock: "FOR UPDATE")
+            let remaining =
+                try c.run("SELECT count(*) FROM iolog_keyring.data_keys WHERE master_key_id IS DISTINCT FROM $1", keyID).first?.int64(0) ?? 0
+            guard remaining == 0 else { return false }
+            try c.run(
+                """
+                UPDATE iolog_keyring.master_key_check
+                SET key_id = next_key_id, sealed = next_sealed, next_key_id = NULL, next_sealed = NULL
+                WHERE id = 1 AND next_key_id = $1
+                """,
+                keyID
+            )
+            return try Self.masterKeyState(in: c)?.keyID == keyID
         }
     }
 
@@ -117,35 +221,85 @@ public final class PostgresKeyStore: KeyStore {
 
     private static func newestKey(of accountID: String, in c: PostgresConnection) throws -> WrappedDataKey? {
         try c.run(
-            "SELECT version, wrapped FROM iolog_keyring.data_keys WHERE account_id = $1 ORDER BY version DESC LIMIT 1",
+            "SELECT \(keyColumns) FROM iolog_keyring.data_keys WHERE account_id = $1 ORDER BY version DESC LIMIT 1",
             accountID
-        ).first.map { WrappedDataKey(version: UInt32($0.int64(0)), wrapped: $0.blob(1)) }
+        ).first.map(RowMapping.dataKey)
     }
 
-    public func createFirstKey(accountID: String, at time: Timestamp, wrap: @Sendable (UInt32) throws -> [UInt8]) async throws -> WrappedDataKey {
+    /// The account's key lock: one creator or reserver per account at a time, across replicas.
+    private static func lockAccountKeys(_ accountID: String, in c: PostgresConnection) throws {
+        try c.run("SELECT pg_advisory_xact_lock($1)", Int64(truncatingIfNeeded: ("iolog.key." + accountID).stableHash))
+    }
+
+    public func reserveSeals(accountID: String, version: UInt32, count: Int64, limit: Int64, createdAfter: Timestamp) async throws -> Bool {
         try await pool.transaction { c in
-            // One creator per account at a time, across replicas.
-            try c.run("SELECT pg_advisory_xact_lock($1)", Int64(truncatingIfNeeded: ("iolog.key." + accountID).stableHash))
-            if let existing = try Self.newestKey(of: accountID, in: c) { return existing }
-            let destroyed = try c.run("SELECT max(version) FROM iolog_keyring.destroyed_keys WHERE account_id = $1", accountID)
-                .first?.optionalInt64(0)
-            let version = UInt32((destroyed ?? 0) + 1)
-            let wrapped = try wrap(version)
-            try c.run(
-                "INSERT INTO iolog_keyring.data_keys (account_id, version, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+            try Self.lockAccountKeys(accountID, in: c)
+            return try c.run(
+                """
+                UPDATE iolog_keyring.data_keys SET seals = seals + $1
+                WHERE account_id = $2 AND version = $3 AND seals + $1 <= $4 AND created_at > $5
+                  AND version = (SELECT max(version) FROM iolog_keyring.data_keys WHERE account_id = $2)
+                """,
+                count,
                 accountID,
                 Int64(version),
-                wrapped,
-                time.micros
-            )
-            return WrappedDataKey(version: version, wrapped: wrapped)
+                limit,
+                createdAfter.micros
+            ).affectedRows == 1
         }
     }
 
-    public func key(accountID: String, version: UInt32) async throws -> [UInt8]? {
+    public func createKey(
+        accountID: String,
+        replacing: UInt32?,
+        seals: Int64,
+        at time: Timestamp,
+        wrap: @Sendable (UInt32, String?) throws -> (wrapped: [UInt8], masterKeyID: String)
+    ) async throws -> WrappedDataKey? {
+        try await pool.transaction { c in
+            try Self.lockAccountKeys(accountID, in: c)
+            guard try Self.newestKey(of: accountID, in: c)?.version == replacing else { return nil }
+            let highest = try c.run(
+                """
+                SELECT greatest((SELECT max(version) FROM iolog_keyring.destroyed_keys WHERE account_id = $1),
+                                (SELECT max(version) FROM iolog_keyring.data_keys WHERE account_id = $1))
+                """,
+                accountID
+            ).first?.optionalInt64(0)
+            let version = UInt32((highest ?? 0) + 1)
+            // Share-locked until commit, so a rotation cannot finish between this read and the insert.
+            let target = try Self.masterKeyState(in: c, lock: "FOR SHARE")?.targetKeyID
+            let (wrapped, masterKeyID) = try wrap(version, target)
+            try c.run(
+                """
+                INSERT INTO iolog_keyring.data_keys (account_id, version, wrapped, created_at, master_key_id, seals)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                """,
+                accountID,
+                Int64(version),
+                wrapped,
+                time.micros,
+                masterKeyID,
+                seals
+            )
+            return WrappedDataKey(
+                accountID: accountID,
+                version: version,
+                wrapped: wrapped,
+                masterKeyID: masterKeyID,
+                createdAt: time,
+                seals: seals
+            )
+        }
+    }
+
+    public func key(accountID: String, version: UInt32) async throws -> WrappedDataKey? {
         try await pool.withConnection { c in
-            try c.run("SELECT wrapped FROM iolog_keyring.data_keys WHERE account_id = $1 AND version = $2", accountID, Int64(version))
-                .first?.blob(0)
+            try c.run(
+                "SELECT \(Self.keyColumns) FROM iolog_keyring.data_keys WHERE account_id = $1 AND version = $2",
+                accountID,
+                Int64(version)
+            ).first.map(RowMapping.dataKey)
         }
     }
 

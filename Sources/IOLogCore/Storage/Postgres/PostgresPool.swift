@@ -36,6 +36,11 @@ public final class PostgresPool: Sendable {
     /// How many connections the pool holds.
     public var size: Int { connections.count }
 
+    /// Connections in use and callers waiting for one (the metrics' connection gauges).
+    public var use: (busy: Int, waiting: Int) {
+        state.withLock { (connections.count - $0.free.count, $0.waiters.count) }
+    }
+
     /// Runs `body` on a free connection, waiting for one if all are busy.
     /// - Throws: `PostgresError` 08003 once the pool is closed, `CancellationError` if the task
     ///   is cancelled while waiting, or what the connection or `body` threw.

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Owns one SQLite connection on a dedicated thread.
 ///
 /// Callers pass a closure in and get a `Sendable` value back (`write { db in … }`),
@@ -5,6 +7,8 @@
 public actor DatabaseActor {
     private let executor: DedicatedThreadExecutor
     private let database: Database
+    /// Calls running or waiting for the connection (the metrics' connection gauges).
+    private let calls = Atomic<Int>(0)
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
@@ -28,12 +32,30 @@ public actor DatabaseActor {
 
     /// Runs `body` in an immediate transaction; commits when it returns.
     @discardableResult
-    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
-        try database.transaction { try body(database) }
+    public nonisolated func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        calls.add(1, ordering: .relaxed)
+        defer { calls.subtract(1, ordering: .relaxed) }
+        return try await inTransaction(body)
     }
 
     /// Runs `body` with the connection, outside any explicit transaction.
-    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+    public nonisolated func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
+        calls.add(1, ordering: .relaxed)
+        defer { calls.subtract(1, ordering: .relaxed) }
+        return try await withConnection(body)
+    }
+
+    /// Calls running on the connection (0 or 1) and waiting for it.
+    public nonisolated var use: (busy: Int, waiting: Int) {
+        let calls = calls.load(ordering: .relaxed)
+        return (min(calls, 1), max(calls - 1, 0))
+    }
+
+    private func inTransaction<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
+        try database.transaction { try body(database) }
+    }
+
+    private func withConnection<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws -> T {
         try body(database)
     }
 

@@ -2,6 +2,8 @@
 /// (`keyring.sqlite`), apart from the log database.
 public final class SQLiteKeyStore: KeyStore {
     private let database: DatabaseActor
+    private static let keyColumns = RowMapping.dataKeyColumns
+    private static let checkColumns = RowMapping.masterKeyColumns
 
     /// Opens the keyring at `path` (migrated by `migrate()`).
     public init(path: String) throws {
@@ -17,14 +19,100 @@ public final class SQLiteKeyStore: KeyStore {
         await database.close()
     }
 
-    public func masterKeyCheck(orStore make: @Sendable () throws -> [UInt8], at time: Timestamp) async throws -> [UInt8] {
-        try await database.write { db -> [UInt8] in
-            if let sealed = try db.queryFirst("SELECT sealed FROM master_key_check WHERE id = 1", map: { $0.blob(0) }) {
-                return sealed
+    var connectionUse: ConnectionUse {
+        let use = database.use
+        return ConnectionUse(role: "keyring", size: 1, busy: use.busy, waiting: use.waiting)
+    }
+
+    public func masterKeyState(orStore make: @Sendable () throws -> MasterKeyState, at time: Timestamp) async throws -> MasterKeyState {
+        try await database.write { db -> MasterKeyState in
+            if let state = try Self.masterKeyState(in: db) { return state }
+            let state = try make()
+            try db.execute(
+                "INSERT INTO master_key_check (id, sealed, created_at, key_id) VALUES (1, ?, ?, ?)",
+                state.sealed,
+                time.micros,
+                state.keyID
+            )
+            return state
+        }
+    }
+
+    public func masterKeyState() async throws -> MasterKeyState? {
+        try await database.read { db in try Self.masterKeyState(in: db) }
+    }
+
+    private static func masterKeyState(in db: Database) throws -> MasterKeyState? {
+        try db.queryFirst("SELECT \(checkColumns) FROM master_key_check WHERE id = 1", map: RowMapping.masterKeyState)
+    }
+
+    public func adoptMasterKeyID(_ keyID: String) async throws {
+        try await database.write { db in
+            try db.execute("UPDATE master_key_check SET key_id = ? WHERE id = 1 AND key_id IS NULL", keyID)
+            try db.execute("UPDATE data_keys SET master_key_id = ? WHERE master_key_id IS NULL", keyID)
+        }
+    }
+
+    public func beginMasterKeyRotation(from: String, to next: String, nextSealed: [UInt8]) async throws -> MasterKeyState {
+        try await database.write { db in
+            try db.execute(
+                "UPDATE master_key_check SET next_key_id = ?, next_sealed = ? WHERE id = 1 AND key_id = ? AND next_key_id IS NULL",
+                next,
+                nextSealed,
+                from
+            )
+            guard let state = try Self.masterKeyState(in: db) else { throw IOLogError.corrupted("the keyring has no master key check") }
+            return state
+        }
+    }
+
+    public func keys(notWrappedBy keyID: String, limit: Int) async throws -> [WrappedDataKey] {
+        try await database.read { db in
+            try db.query(
+                "SELECT \(Self.keyColumns) FROM data_keys WHERE master_key_id IS NOT ? ORDER BY account_id, version LIMIT ?",
+                keyID,
+                Int64(limit),
+                map: RowMapping.dataKey
+            )
+        }
+    }
+
+    public func keyCount(notWrappedBy keyID: String) async throws -> Int {
+        try await database.read { db in
+            Int(try db.queryFirst("SELECT count(*) FROM data_keys WHERE master_key_id IS NOT ?", keyID) { $0.int64(0) } ?? 0)
+        }
+    }
+
+    public func rewrap(_ keys: [WrappedDataKey], as rewrapped: [[UInt8]], by keyID: String) async throws -> Int {
+        precondition(keys.count == rewrapped.count, "one rewrapped key per key")
+        return try await database.write { db in
+            var replaced = 0
+            for (key, wrapped) in zip(keys, rewrapped) {
+                replaced += try db.execute(
+                    "UPDATE data_keys SET wrapped = ?, master_key_id = ? WHERE account_id = ? AND version = ? AND master_key_id IS ?",
+                    wrapped,
+                    keyID,
+                    key.accountID,
+                    Int64(key.version),
+                    key.masterKeyID
+                )
             }
-            let sealed = try make()
-            try db.execute("INSERT INTO master_key_check (id, sealed, created_at) VALUES (1, ?, ?)", sealed, time.micros)
-            return sealed
+            return replaced
+        }
+    }
+
+    public func finishMasterKeyRotation(to keyID: String) async throws -> Bool {
+        try await database.write { db in
+            let remaining = try db.queryFirst("SELECT count(*) FROM data_keys WHERE master_key_id IS NOT ?", keyID) { $0.int64(0) } ?? 0
+            guard remaining == 0 else { return false }
+            try db.execute(
+                """
+                UPDATE master_key_check SET key_id = next_key_id, sealed = next_sealed, next_key_id = NULL, next_sealed = NULL
+                WHERE id = 1 AND next_key_id = ?
+                """,
+                keyID
+            )
+            return try Self.masterKeyState(in: db)?.keyID == keyID
         }
     }
 
@@ -34,38 +122,78 @@ public final class SQLiteKeyStore: KeyStore {
 
     private static func newestKey(of accountID: String, in db: Database) throws -> WrappedDataKey? {
         try db.queryFirst(
-            "SELECT version, wrapped FROM data_keys WHERE account_id = ? ORDER BY version DESC LIMIT 1",
-            accountID
-        ) { WrappedDataKey(version: UInt32($0.int64(0)), wrapped: $0.blob(1)) }
+            "SELECT \(keyColumns) FROM data_keys WHERE account_id = ? ORDER BY version DESC LIMIT 1",
+            accountID,
+            map: RowMapping.dataKey
+        )
     }
 
-    public func createFirstKey(accountID: String, at time: Timestamp, wrap: @Sendable (UInt32) throws -> [UInt8]) async throws -> WrappedDataKey {
+    public func reserveSeals(accountID: String, version: UInt32, count: Int64, limit: Int64, createdAfter: Timestamp) async throws -> Bool {
         try await database.write { db in
-            if let existing = try Self.newestKey(of: accountID, in: db) { return existing }
-            let destroyed: Int64? =
-                try db.queryFirst("SELECT max(version) FROM destroyed_keys WHERE account_id = ?", accountID) {
-                    $0.optionalInt64(0)
-                } ?? nil
-            let version = UInt32((destroyed ?? 0) + 1)
-            let wrapped = try wrap(version)
+            // The writer's lock orders this against a newer key's insert: either sees the other.
             try db.execute(
-                "INSERT INTO data_keys (account_id, version, wrapped, created_at) VALUES (?, ?, ?, ?)",
+                """
+                UPDATE data_keys SET seals = seals + ?
+                WHERE account_id = ? AND version = ? AND seals + ? <= ? AND created_at > ?
+                  AND version = (SELECT max(version) FROM data_keys WHERE account_id = ?)
+                """,
+                count,
                 accountID,
                 Int64(version),
-                wrapped,
-                time.micros
-            )
-            return WrappedDataKey(version: version, wrapped: wrapped)
+                count,
+                limit,
+                createdAfter.micros,
+                accountID
+            ) == 1
         }
     }
 
-    public func key(accountID: String, version: UInt32) async throws -> [UInt8]? {
-        try await database.read { db in
-            try db.queryFirst(
-                "SELECT wrapped FROM data_keys WHERE account_id = ? AND version = ?",
+    public func createKey(
+        accountID: String,
+        replacing: UInt32?,
+        seals: Int64,
+        at time: Timestamp,
+        wrap: @Sendable (UInt32, String?) throws -> (wrapped: [UInt8], masterKeyID: String)
+    ) async throws -> WrappedDataKey? {
+        try await database.write { db in
+            guard try Self.newestKey(of: accountID, in: db)?.version == replacing else { return nil }
+            let highest =
+                try db.queryFirst(
+                    """
+                    SELECT max(v) FROM (SELECT max(version) AS v FROM destroyed_keys WHERE account_id = ?1
+                                        UNION ALL SELECT max(version) FROM data_keys WHERE account_id = ?1)
+                    """,
+                    accountID
+                ) { $0.optionalInt64(0) } ?? nil
+            let version = UInt32((highest ?? 0) + 1)
+            let (wrapped, masterKeyID) = try wrap(version, try Self.masterKeyState(in: db)?.targetKeyID)
+            try db.execute(
+                "INSERT INTO data_keys (account_id, version, wrapped, created_at, master_key_id, seals) VALUES (?, ?, ?, ?, ?, ?)",
                 accountID,
                 Int64(version),
-                map: { $0.blob(0) }
+                wrapped,
+                time.micros,
+                masterKeyID,
+                seals
+            )
+            return WrappedDataKey(
+                accountID: accountID,
+                version: version,
+                wrapped: wrapped,
+                masterKeyID: masterKeyID,
+                createdAt: time,
+                seals: seals
+            )
+        }
+    }
+
+    public func key(accountID: String, version: UInt32) async throws -> WrappedDataKey? {
+        try await database.read { db in
+            try db.queryFirst(
+                "SELECT \(Self.keyColumns) FROM data_keys WHERE account_id = ? AND version = ?",
+                accountID,
+                Int64(version),
+                map: RowMapping.dataKey
             )
         }
     }
@@ -125,6 +253,16 @@ public final class SQLiteEngine: StorageEngine {
     public func migrate() async throws {
         try await sqliteKeys.migrate()
         try await sqliteStore.migrate()
+    }
+
+    public func connectionUse() -> [ConnectionUse] {
+        let writer = sqliteStore.writer.use
+        let reader = sqliteStore.reader.use
+        return [
+            ConnectionUse(role: "log_writer", size: 1, busy: writer.busy, waiting: writer.waiting),
+            ConnectionUse(role: "log_reader", size: 1, busy: reader.busy, waiting: reader.waiting),
+            sqliteKeys.connectionUse,
+        ]
     }
 
     public func close() async {
