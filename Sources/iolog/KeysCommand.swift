@@ -48,7 +48,8 @@ struct Keys: AsyncParsableCommand {
                     FileHandle.standardError.write(Data("iolog: rewrapped \(done) of \(total) data keys\n".utf8))
                 }
             }
-            let seconds = (ContinuousClock.now - started).formatted(.units(allowed: [.seconds], fractionalPart: .show(length: 1)))
+            let elapsed = ContinuousClock.now - started
+            let seconds = String(format: "%.2f s", Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             if report.alreadyDone && report.rewrapped == 0 {
                 print("the keyring is already under master key \(report.to); nothing to do")
             } else {

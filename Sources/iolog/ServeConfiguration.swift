@@ -53,6 +53,21 @@ struct SettingsResolver {
         return value
     }
 
+    /// A setting without a default (a file path): the flag, else the variable, else nil.
+    mutating func resolve(optional flag: String?, _ name: String) throws -> String? {
+        let value: String?
+        let source: Source
+        if let flag {
+            (value, source) = (flag, .flag)
+        } else if let text = environment[Self.variable(name)], !text.isEmpty {
+            (value, source) = (text, .environment)
+        } else {
+            (value, source) = (nil, .default)
+        }
+        entries.append(Entry(name: name, value: value ?? "-", source: source))
+        return value
+    }
+
     /// A boolean flag: given, or the variable set to 1/true/yes.
     mutating func resolve(flag: Bool, _ name: String) throws -> Bool {
         try resolve(flag ? true : nil, name, default: false) { text in
@@ -104,16 +119,8 @@ struct ServeConfiguration {
         dev = try r.resolve(flag: serve.dev, "dev")
         demo = try r.resolve(flag: serve.demo, "demo")
         guard !demo || dev else { throw ValidationError("--demo only works together with --dev") }
-        masterKeyFile = try r.resolve(serve.masterKeyFile, "master-key-file", default: nil) {
-            $0
-        } shown: {
-            $0 ?? "-"
-        }
-        previousMasterKeyFile = try r.resolve(serve.previousMasterKeyFile, "previous-master-key-file", default: nil) {
-            $0
-        } shown: {
-            $0 ?? "-"
-        }
+        masterKeyFile = try r.resolve(optional: serve.masterKeyFile, "master-key-file")
+        previousMasterKeyFile = try r.resolve(optional: serve.previousMasterKeyFile, "previous-master-key-file")
         skipRegions = try r.resolve(serve.skipRegions.isEmpty ? nil : serve.skipRegions, "skip-region", default: []) { text in
             text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         } shown: {

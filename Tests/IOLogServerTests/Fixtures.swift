@@ -31,34 +31,29 @@ struct TestArguments: AppArguments {
 
 func temporaryPath() -> String { NSTemporaryDirectory() + "iolog-server-test-" + UUID().uuidString }
 
-/// Collects every log line the application writes, with its metadata.
-final class LogCapture: Sendable {
+/// Collects every log line the application writes, at `trace`, formatted exactly as
+/// `iolog serve --log-format json` writes them (`JSONLogHandler`), so what the tests search for
+/// secrets is what production would print.
+final class LogCapture: LogSink {
     private let lines = Mutex<[String]>([])
 
     var text: String { lines.withLock { $0.joined(separator: "\n") } }
 
+    /// Every captured line, parsed.
+    var objects: [[String: Any]] {
+        lines.withLock { $0 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    var lineCount: Int { lines.withLock { $0.count } }
+
     func logger() -> Logger {
-        var logger = Logger(label: "iolog-test") { _ in Handler(capture: self) }
+        var logger = Logger(label: "iolog-test") { label in JSONLogHandler(label: label, sink: self, logLevel: .trace) }
         logger.logLevel = .trace
         return logger
     }
 
-    fileprivate func append(_ line: String) { lines.withLock { $0.append(line) } }
-
-    private struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let all = metadata.merging(event.metadata ?? [:]) { $1 }
-            capture.append("\(event.level) \(event.message) \(all) \(event.source) \(event.file):\(event.line)")
-        }
+    func write(_ line: [UInt8]) {
+        lines.withLock { $0.append(String(decoding: line.dropLast(), as: UTF8.self)) }
     }
 }
 
@@ -123,7 +118,10 @@ struct Fixture {
         async throws
     {
         let app = try await buildApplication(arguments, logger: logs.logger())
-        defer { expectNoSecrets(in: logs.text) }
+        defer {
+            expectNoSecrets(in: logs.text)
+            #expect(logs.objects.count == logs.lineCount, "a log line is not one JSON object")
+        }
         try await app.test(mode, body)
     }
 

@@ -11,12 +11,7 @@ import FoundationNetworking
 /// Three `iolog serve` processes on one PostgreSQL database, as replicas behind a load balancer.
 @Suite("Replicas on one PostgreSQL", .enabled(if: TestStorage.isPostgres, "replicas share a PostgreSQL server; SQLite is one machine's file"))
 struct ReplicaTests {
-    struct Replica: @unchecked Sendable {
-        let process: ChildProcess
-        let port: Int
-        let errorPath: String
-        let outputPath: String
-    }
+    typealias Replica = ServeProcess
 
     /// In every body sent; no replica may write it anywhere in its output.
     static let bodyMarker = "REPLICA-BODY-MARKER-8d1f"
@@ -28,28 +23,11 @@ struct ReplicaTests {
 
     /// Starts a replica on `dataDir`'s database (the data folder itself stays empty) and waits for /healthz.
     func start(_ scratch: Scratch, keyFile: String, index: Int) async throws -> Replica {
-        let port = Int.random(in: 20_000...60_000)
-        let errorPath = scratch.path + "/replica-\(index).err"
-        let outputPath = scratch.path + "/replica-\(index).out"
-        #expect(FileManager.default.createFile(atPath: errorPath, contents: nil))
-        let process = try binaryProcess(
-            [
-                "serve", "--data-dir", scratch.dataDir, "--port", String(port), "--master-key-file", keyFile,
-                "--retention-interval-seconds", "1",
-            ],
-            standardOutput: outputPath,
-            standardError: errorPath
+        try await ServeProcess.start(
+            scratch,
+            ["--master-key-file", keyFile, "--retention-interval-seconds", "1"],
+            name: "replica-\(index)"
         )
-
-        var healthy = false
-        for _ in 0..<200 where !healthy {
-            try await Task.sleep(for: .milliseconds(100))
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!) {
-                healthy = (response as? HTTPURLResponse)?.statusCode == 200
-            }
-        }
-        #expect(healthy, "replica \(index) did not start: \((try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "")")
-        return Replica(process: process, port: port, errorPath: errorPath, outputPath: outputPath)
     }
 
     static func post(_ replica: Replica, _ body: Data, token: String) async throws -> (Int, String) {

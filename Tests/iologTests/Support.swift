@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import IOLogCore
 import IOLogTestSupport
 import Testing
@@ -102,4 +105,58 @@ func runBinary(_ arguments: [String], environment: [String: String] = [:]) async
         standardOutput: (try? String(contentsOfFile: outputs + ".out", encoding: .utf8)) ?? "",
         standardError: (try? String(contentsOfFile: outputs + ".err", encoding: .utf8)) ?? ""
     )
+}
+
+/// An `iolog serve` child process on a random port, its output in files of the scratch folder.
+struct ServeProcess: @unchecked Sendable {
+    let process: ChildProcess
+    let port: Int
+    let errorPath: String
+    let outputPath: String
+
+    /// Starts `serve --data-dir … --port …` plus `arguments` and waits until /healthz answers.
+    static func start(
+        _ scratch: Scratch,
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        name: String = "serve"
+    ) async throws -> ServeProcess {
+        let port = Int.random(in: 20_000...60_000)
+        let errorPath = scratch.path + "/\(name).err"
+        let outputPath = scratch.path + "/\(name).out"
+        #expect(FileManager.default.createFile(atPath: errorPath, contents: nil))
+        let process = try binaryProcess(
+            ["serve", "--data-dir", scratch.dataDir, "--port", String(port)] + arguments,
+            environment: environment,
+            standardOutput: outputPath,
+            standardError: errorPath
+        )
+        let served = ServeProcess(process: process, port: port, errorPath: errorPath, outputPath: outputPath)
+        var healthy = false
+        for _ in 0..<200 where !healthy && process.isRunning {
+            try await Task.sleep(for: .milliseconds(100))
+            healthy = (try? await served.request("/healthz").status) == 200
+        }
+        #expect(healthy, "\(name) did not start: \(served.errors)")
+        return served
+    }
+
+    /// What the process wrote on standard error so far.
+    var errors: String { (try? String(contentsOfFile: errorPath, encoding: .utf8)) ?? "" }
+
+    /// Everything it wrote, both streams.
+    var output: String { ((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "") + errors }
+
+    /// One request; the status and the body.
+    func request(_ path: String, method: String = "GET", token: String? = nil, body: Data? = nil) async throws -> (status: Int, body: Data) {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+        request.httpMethod = method
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let body {
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = body
+        }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        return ((response as? HTTPURLResponse)?.statusCode ?? 0, data)
+    }
 }

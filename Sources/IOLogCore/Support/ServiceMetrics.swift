@@ -61,8 +61,8 @@ public final class ServiceMetrics: Sendable {
         for result in results {
             let (outcome, reason): (String, String) =
                 switch result {
-                case .stored: ("stored", "")
-                case .duplicate: ("duplicate", "")
+                case .stored: ("stored", "none")
+                case .duplicate: ("duplicate", "none")
                 case .skipped(_, let reason): ("skipped", reason.rawValue)
                 case .conflict: ("rejected", "conflict")
                 case .invalid: ("rejected", "invalid")
