@@ -27,8 +27,10 @@ public final class MetricsExporter: Sendable {
             metrics.gauge("iolog_db_connection_waiters", use.waiting, [("role", use.role)])
         }
         // From the databases: what commands run elsewhere (deletions, rotations) changed.
-        if let pending = try? await services.store.deletionRequests(accountID: nil, status: .pending) {
-            metrics.gauge("iolog_deletion_requests_pending", pending.count)
+        for status in DeletionStatus.allCases {
+            if let requests = try? await services.store.deletionRequests(accountID: nil, status: status) {
+                metrics.gauge("iolog_deletion_requests", requests.count, [("status", status.rawValue)])
+            }
         }
         if let state = (try? await services.engine.keys.masterKeyState()) ?? nil {
             metrics.gauge("iolog_master_key_rotation_in_progress", state.nextKeyID == nil ? 0 : 1)

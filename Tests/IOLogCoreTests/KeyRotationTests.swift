@@ -195,3 +195,49 @@ struct KeyRotationTests {
         #expect(try await engine.keys.keyCount(accountID: "org_a") == 5)
     }
 }
+
+@Suite("Key rollover and ingest")
+struct RolloverIngestTests {
+    @Test("a gateway retry that spans a key rollover is a duplicate, not a conflict; other content under the id still is")
+    func retryAcrossRollover() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let engine = try await folder.dataFolder.openEngine()
+        defer { Task { await engine.close() } }
+        let clock = Clock.fixed(Date(timeIntervalSince1970: 1_790_000_000))
+        _ = try await AccountDirectory(store: engine.store, clock: clock).upsertAccount(id: "org_a", kind: .organization, name: nil, actor: "test")
+        _ = try await engine.store.setIOLogging(accountID: "org_a", enabled: true, at: Timestamp(micros: 0), audit: nil)
+        // Three seals per key: every generation (two bodies) gets a key of its own.
+        let keyring = DataKeyring(
+            keys: engine.keys,
+            masterKey: MasterKey(try SymmetricKey.random()),
+            rollover: KeyRolloverPolicy(maximumSeals: 3, maximumAgeMicros: 86_400_000_000),
+            clock: clock
+        )
+        try await keyring.verifyMasterKey()
+        let ingest = IngestService(
+            store: engine.store,
+            envelope: BodyEnvelope(keyring: keyring),
+            writer: GenerationWriter(store: engine.store),
+            policy: IngestPolicy(extraSkippedRegions: []),
+            clock: clock
+        )
+        func item(_ id: String, _ prompt: String) throws -> JSONValue {
+            try JSONParser.parse(
+                Array(
+                    """
+                    {"id":"\(id)","account_id":"org_a","created_at":"2026-09-21T10:00:00Z","model":"m","provider":"p",
+                     "prompt":[{"role":"user","content":"\(prompt)"}],"completion":{"role":"assistant","content":"a"}}
+                    """.utf8
+                ),
+                limits: .request
+            )
+        }
+        #expect(try await ingest.ingest([try item("gen-1", "hello")]) == [.stored(id: "gen-1")])
+        #expect(try await ingest.ingest([try item("gen-1", "hello")]) == [.duplicate(id: "gen-1")])
+        #expect(try await ingest.ingest([try item("gen-1", "other")]) == [.conflict(id: "gen-1")])
+        #expect(try await engine.keys.newestKey(accountID: "org_a")?.version == 3)
+        let stored = try #require(try await engine.store.generation(id: "gen-1"))
+        #expect(BodyEnvelope.keyVersion(of: stored.promptSealed) == 1)
+    }
+}

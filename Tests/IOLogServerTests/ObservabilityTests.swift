@@ -100,7 +100,7 @@ struct ObservabilityTests {
             #expect(Self.value(after, "iolog_ingest_queue_depth") == 0)
             #expect(Self.value(after, "iolog_db_connections", ["state": "open"]) >= 1)
             #expect(after.contains { $0.name == "iolog_master_key_rotation_in_progress" && $0.value == 0 })
-            #expect(after.contains { $0.name == "iolog_deletion_requests_pending" })
+            #expect(after.contains { $0.name == "iolog_deletion_requests" && $0.labels["status"] == "pending" })
             // No label value is an id, an account, a user or a path.
             for sample in after {
                 for value in sample.labels.values {
