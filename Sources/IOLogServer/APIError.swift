@@ -59,7 +59,6 @@ extension APIError {
 /// they failed on, which can be a decrypted prompt. So the log line names the error's type and,
 /// for iolog's own errors, its code, and never interpolates the error itself.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    let logger: Logger
 
     func handle(
         _ request: Request,
@@ -74,7 +73,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as IOLogError where error.isContentUnavailable {
             // Names the generation and field, never content; the key material is not in the message either.
-            logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
+            context.logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
             throw APIError(status: .internalServerError, code: "content_unavailable", message: error.message)
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
@@ -82,7 +81,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // NIO's too-many-bytes error (a chunked body past the limit) and the like: keep the status.
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.status.reasonPhrase)
         } catch {
-            logger.error("unhandled error", metadata: .describing(error))
+            context.logger.error("unhandled error", metadata: .describing(error))
             throw APIError(status: .internalServerError, code: "internal", message: "internal error")
         }
     }

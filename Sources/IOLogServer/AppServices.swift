@@ -112,6 +112,11 @@ public struct AppServices: Service {
     }
 }
 
+extension AppServices: CustomStringConvertible {
+    /// What service-lifecycle logs at start and stop: a name, not every field (templates included).
+    public var description: String { "AppServices" }
+}
+
 /// Closes the storage engine on shutdown. It is the first service of the group, so it stops
 /// last: after the server has answered its last request and the services above have written
 /// what they still held (the order is server, writer and audit queue, storage).

@@ -41,7 +41,7 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     router.add(middleware: RequestIDMiddleware())
     router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())
-    router.add(middleware: APIErrorMiddleware(logger: logger))
+    router.add(middleware: APIErrorMiddleware())
     HealthController(store: services.store).register(on: router)
     MetricsController(services: services).register(on: router)
 
@@ -55,6 +55,6 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     DeletionRequestsController(services: services).register(on: admin)
 
     AssetsController().register(on: router)
-    PagesController(services: services, renderer: services.pages).register(on: router, logger: logger)
+    PagesController(services: services, renderer: services.pages).register(on: router)
     return router
 }

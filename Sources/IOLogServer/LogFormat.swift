@@ -5,7 +5,8 @@ import Synchronization
 
 /// How `iolog serve` writes its log: one line per event on standard error.
 public enum LogFormat: String, CaseIterable, Sendable {
-    /// `2026-11-25T10:00:00Z info iolog : request_id=… message` (swift-log's stream handler).
+    /// swift-log's stream handler: `2026-11-25T10:00:00+0000 info iolog: hb.request.id=… [IOLogServer] message`
+    /// (local time; the request id keeps Hummingbird's key name).
     case text
     /// One JSON object per line: `time`, `level`, `label`, `message`, then the metadata.
     case json

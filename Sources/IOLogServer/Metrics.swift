@@ -22,7 +22,7 @@ public final class MetricsExporter: Sendable {
     func render(_ services: AppServices) async -> [UInt8] {
         metrics.gauge("iolog_ingest_queue_depth", services.writer.queueDepth)
         for use in services.engine.connectionUse() {
-            metrics.gauge("iolog_db_connections", use.size, [("role", use.role), ("state", "open")])
+            metrics.gauge("iolog_db_connections", use.size, [("role", use.role), ("state", "capacity")])
             metrics.gauge("iolog_db_connections", use.busy, [("role", use.role), ("state", "busy")])
             metrics.gauge("iolog_db_connection_waiters", use.waiting, [("role", use.role)])
         }
@@ -77,9 +77,10 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         }
     }
 
-    private static func route(_ context: Context) -> String {
-        guard let path = context.endpointPath else { return "unmatched" }
-        // Assets and pages have fixed patterns too; anything longer than a pattern is not one.
-        return path.count <= 100 ? path : "unmatched"
+    /// The route pattern that matched (Hummingbird says `NotFound` when none did); `unmatched`
+    /// when there is none or it is longer than any of iolog's patterns. Shared with the log line.
+    static func route(_ context: Context) -> String {
+        guard let path = context.endpointPath, path.count <= 100 else { return "unmatched" }
+        return path
     }
 }

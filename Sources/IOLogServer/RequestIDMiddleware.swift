@@ -40,7 +40,7 @@ struct RequestIDMiddleware: RouterMiddleware {
             "request",
             metadata: [
                 "method": .string(request.method.rawValue.count <= 10 ? request.method.rawValue : "other"),
-                "route": .string(String((context.endpointPath ?? "unmatched").prefix(100))),
+                "route": .string(RequestMetricsMiddleware.route(context)),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .stringConvertible((elapsed / .milliseconds(1)).rounded()),
             ]

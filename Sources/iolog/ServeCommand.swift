@@ -92,10 +92,25 @@ struct Serve: AsyncParsableCommand {
             retentionInterval: configuration.retentionInterval,
             connectionLimits: limits
         )
-        configuration.resolver.note("data-dir", folder.path, data.dataDirectoryFlag != nil ? .flag : .default)
-        configuration.resolver.note("storage", storage.description, .default)
-        configuration.resolver.note("master-key", "id \(masterKey.id) from \(keySource)", .default)
-        if let previousMasterKey { configuration.resolver.note("previous-master-key", "id \(previousMasterKey.id)", .default) }
+        let environment = ProcessInfo.processInfo.environment
+        func source(flag: Bool, variable: String) -> SettingsResolver.Source {
+            flag ? .flag : environment[variable].map { !$0.isEmpty } == true ? .environment : .default
+        }
+        configuration.resolver.note("data-dir", folder.path, source(flag: data.dataDirectoryFlag != nil, variable: "IOLOG_DATA_DIR"))
+        configuration.resolver.note(
+            "storage",
+            storage.description,
+            source(flag: data.databaseURL != nil, variable: StorageLocation.databaseURLVariable)
+        )
+        // The key itself is shown only by its id.
+        let keyFileSource = configuration.resolver.entries.first { $0.name == "master-key-file" }?.source ?? .default
+        let keyOrigin: SettingsResolver.Source =
+            keySource.hasPrefix("file") ? keyFileSource : keySource == MasterKey.environmentVariable ? .environment : .default
+        configuration.resolver.note("master-key", "id \(masterKey.id) from \(keySource)", keyOrigin)
+        if let previousMasterKey {
+            let previousSource = configuration.resolver.entries.first { $0.name == "previous-master-key-file" }?.source ?? .default
+            configuration.resolver.note("previous-master-key", "id \(previousMasterKey.id)", previousSource)
+        }
         logger.info("configuration", metadata: configuration.resolver.metadata)
 
         let app = try await buildApplication(arguments, logger: logger)

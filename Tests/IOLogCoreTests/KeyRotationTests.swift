@@ -1,8 +1,9 @@
 import Foundation
-@testable import IOLogCore
 import IOLogTestSupport
 import Synchronization
 import Testing
+
+@testable import IOLogCore
 
 /// Master-key rotation and data-key rollover (DESIGN §5), on every engine.
 @Suite("Key rotation and rollover")
@@ -114,7 +115,11 @@ struct KeyRotationTests {
         var world = try await World()
         defer { Task { [world] in await world.close() } }
         // An interrupted rotation: begun, one key rewrapped.
-        _ = try await world.engine.keys.beginMasterKeyRotation(from: world.old.id, to: world.new.id, nextSealed: try DataKeyring.sealCheck(with: world.new))
+        _ = try await world.engine.keys.beginMasterKeyRotation(
+            from: world.old.id,
+            to: world.new.id,
+            nextSealed: try DataKeyring.sealCheck(with: world.new)
+        )
         let first = try #require(try await world.engine.keys.keys(notWrappedBy: world.new.id, limit: 1).first)
         let plain = try DataKeyring.unwrap(first, with: world.old.key)
         let rewrapped = try DataKeyring.wrap(plain, accountID: first.accountID, version: first.version, master: world.new.key)
@@ -190,6 +195,8 @@ struct KeyRotationTests {
         // Age: a day later the key seals nothing more.
         now.withLock { $0 += 86_400_000_001 }
         #expect(try await restarted.sealingKey(for: "org_a", seals: 2).version == 5)
+        // A batch reads the key once; a rollover in its middle gives the rest the new key.
+        #expect(try await restarted.sealingKeys(for: "org_b", seals: [2, 2, 2, 2, 2, 2, 3]).map(\.version) == [1, 1, 1, 1, 1, 2, 2])
         // Older keys stay for reading.
         for version in 1...4 { _ = try await restarted.key(for: "org_a", version: UInt32(version)) }
         #expect(try await engine.keys.keyCount(accountID: "org_a") == 5)
@@ -239,5 +246,22 @@ struct RolloverIngestTests {
         #expect(try await engine.keys.newestKey(accountID: "org_a")?.version == 3)
         let stored = try #require(try await engine.store.generation(id: "gen-1"))
         #expect(BodyEnvelope.keyVersion(of: stored.promptSealed) == 1)
+    }
+}
+
+@Suite("Secrets in what iolog prints")
+struct PrintedSecretsTests {
+    @Test("a database URL is printed without its password, in the user part or as a parameter")
+    func databaseURLIsRedacted() {
+        let cases = [
+            "postgres://iolog:s3cret@db:5432/iolog": "postgres://iolog:***@db:5432/iolog",
+            "postgres://iolog@db/iolog?sslmode=require&password=s3cret": "postgres://iolog@db/iolog?sslmode=require&password=***",
+            "postgresql://u:p%40ss@h/d?PASSWORD=x&application_name=iolog": "postgresql://u:***@h/d?password=***&application_name=iolog",
+            "postgres://iolog@db/iolog": "postgres://iolog@db/iolog",
+        ]
+        for (url, shown) in cases {
+            #expect(StorageLocation.redacted(url) == shown)
+            #expect(!StorageLocation.postgres(url: url, connections: 1).description.contains("s3cret"))
+        }
     }
 }

@@ -51,8 +51,7 @@ struct OperationsTests {
         let (oldFile, newFile) = (scratch.path + "/old.key", scratch.path + "/new.key")
         let old = try MasterKey.createFile(at: oldFile)
         let new = try MasterKey.createFile(at: newFile)
-        // IOLOG_TEST_ROTATION_KEYS=10000 measures a large keyring (the time is printed).
-        let keys = ProcessInfo.processInfo.environment["IOLOG_TEST_ROTATION_KEYS"].flatMap(Int.init) ?? 300
+        let keys = 300
         let (gateway, admin) = try await prepare(scratch, old: old, keys: keys)
 
         // The rollout: serve holds both keys before the rotation starts.
@@ -81,7 +80,9 @@ struct OperationsTests {
         // Run again: it resumes and ends.
         let started = ContinuousClock.now
         let second = try await runBinary(rotate)
-        print("rotate-master resumed over \(midway.notUnderNew) of \(keys + 1) data keys in \(ContinuousClock.now - started): \(second.standardOutput)")
+        print(
+            "rotate-master resumed over \(midway.notUnderNew) of \(keys + 1) data keys in \(ContinuousClock.now - started): \(second.standardOutput)"
+        )
         #expect(second.status == 0, "\(second.standardError)")
         #expect(second.standardOutput.contains("the keyring is now under master key \(new.id)"))
         let after = try await keyringState(scratch, new: new)
@@ -102,6 +103,32 @@ struct OperationsTests {
         #expect(oldOnly.status == 1)
         #expect(oldOnly.standardError.contains("does not match the keyring"), "\(oldOnly.standardError)")
         #expect(oldOnly.standardError.contains(new.id))
+    }
+
+    /// `scripts/bench-key-rotation` sets IOLOG_BENCH_ROTATION_KEYS and reads the printed time.
+    @Test(
+        "keys rotate-master over a large keyring, timed",
+        .enabled(if: ProcessInfo.processInfo.environment["IOLOG_BENCH_ROTATION_KEYS"] != nil, "a benchmark: scripts/bench-key-rotation")
+    )
+    func largeKeyringRotation() async throws {
+        let keys = try #require(ProcessInfo.processInfo.environment["IOLOG_BENCH_ROTATION_KEYS"].flatMap(Int.init))
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let (oldFile, newFile) = (scratch.path + "/old.key", scratch.path + "/new.key")
+        let old = try MasterKey.createFile(at: oldFile)
+        let new = try MasterKey.createFile(at: newFile)
+        _ = try await prepare(scratch, old: old, keys: keys)
+        let started = ContinuousClock.now
+        let run = try await runBinary([
+            "keys", "rotate-master", "--master-key-file", oldFile, "--new-master-key-file", newFile, "--data-dir", scratch.dataDir,
+        ])
+        let elapsed = ContinuousClock.now - started
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardOutput.contains("rewrapped \(keys) data keys"))
+        #expect(try await keyringState(scratch, new: new).notUnderNew == 0)
+        print("BENCH key rotation: \(keys) data keys, \(TestStorage.isPostgres ? "PostgreSQL" : "SQLite"), process wall time \(elapsed)")
+        print("BENCH \(run.standardOutput.split(separator: "\n").first ?? "")")
+        print("BENCH progress lines on standard error: \(run.standardError.split(separator: "\n").count)")
     }
 
     @Test("SIGTERM: requests in flight are answered and committed, nothing acknowledged is lost, exit 0 within the bound")
@@ -157,7 +184,10 @@ struct OperationsTests {
         // The log is JSON lines: the effective configuration first, with where each value came from.
         let lines = serve.errors.split(separator: "\n").map(String.init)
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(objects.count == lines.count, "lines that are not JSON: \(lines.filter { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil })")
+        #expect(
+            objects.count == lines.count,
+            "lines that are not JSON: \(lines.filter { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) == nil })"
+        )
         let configuration = try #require(objects.first { $0["message"] as? String == "configuration" })
         #expect(configuration["shutdown-timeout-seconds"] as? String == "10 (env)")
         #expect(configuration["log-format"] as? String == "json (env)")
@@ -191,7 +221,10 @@ struct OperationsTests {
         #expect(flags == Set(fromEnvironment.resolver.entries.map(\.name)))
         for flag in flags { #expect(environment[SettingsResolver.variable(flag)] != nil, "--\(flag) has no variable in this test") }
 
-        let flagged = try ServeConfiguration(try Serve.parse(["--port", "8081", "--log-level", "error", "--skip-region", "latam"]), environment: environment)
+        let flagged = try ServeConfiguration(
+            try Serve.parse(["--port", "8081", "--log-level", "error", "--skip-region", "latam"]),
+            environment: environment
+        )
         #expect(flagged.port == 8081 && flagged.logLevel == .error && flagged.skipRegions == ["latam"])
         #expect(flagged.resolver.entries.first { $0.name == "port" }?.source == .flag)
         #expect(flagged.host == "0.0.0.0")

@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import IOLogCore
 import IOLogTestSupport
 import Testing
 
 @testable import iolog
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A fresh folder, removed by `remove()`.
 struct Scratch {

@@ -32,6 +32,12 @@ public struct BodyEnvelope: Sendable {
         Sealer(dataKey: try await keyring.sealingKey(for: accountID, seals: seals))
     }
 
+    /// One sealing context per generation of a batch of one account (`seals[i]` bodies for
+    /// the i-th), the account's key read once (`DataKeyring.sealingKeys`).
+    public func sealers(for accountID: String, seals: [Int]) async throws -> [Sealer] {
+        try await keyring.sealingKeys(for: accountID, seals: seals).map(Sealer.init(dataKey:))
+    }
+
     /// Whether `mac` is the content MAC of `canonicalContent` under the account's key
     /// `keyVersion`: a retried generation first stored before the account's key was replaced.
     public func contentMAC(_ mac: [UInt8], matches canonicalContent: [UInt8], accountID: String, keyVersion: UInt32) async throws -> Bool {

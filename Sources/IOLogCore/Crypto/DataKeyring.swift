@@ -141,22 +141,36 @@ public final class DataKeyring: Sendable {
     /// seal count or age). Each call reads the account's newest key, so a lease on a key that
     /// was destroyed or replaced (by any process) is dropped at once.
     public func sealingKey(for accountID: String, seals: Int) async throws -> DataKey {
-        let count = Int64(seals)
-        precondition(count >= 0 && count <= KeyRolloverPolicy.minimumSeals, "a generation seals at most three bodies")
+        try await sealingKeys(for: accountID, seals: [seals])[0]
+    }
+
+    /// One data key per generation of a batch, `seals[i]` seals reserved for the i-th: the
+    /// account's newest key is read once for the batch, and a rollover in the middle of it
+    /// gives the later generations the new key.
+    public func sealingKeys(for accountID: String, seals: [Int]) async throws -> [DataKey] {
         let now = nowMicros
-        let newest = try await keys.newestKey(accountID: accountID)
-        let leased: DataKey? = leases.withLock { leases in
-            guard var lease = leases[accountID] else { return nil }
-            guard lease.key.version == newest?.version, lease.remaining >= count, now < lease.expiresAt else {
-                leases[accountID] = nil
-                return nil
+        var newest = try await keys.newestKey(accountID: accountID)?.version
+        var result: [DataKey] = []
+        result.reserveCapacity(seals.count)
+        for seals in seals {
+            let count = Int64(seals)
+            precondition(count >= 0 && count <= KeyRolloverPolicy.minimumSeals, "a generation seals at most three bodies")
+            let leased: DataKey? = leases.withLock { leases in
+                guard var lease = leases[accountID] else { return nil }
+                guard lease.key.version == newest, lease.remaining >= count, now < lease.expiresAt else {
+                    leases[accountID] = nil
+                    return nil
+                }
+                lease.remaining -= count
+                leases[accountID] = lease
+                return lease.key
             }
-            lease.remaining -= count
-            leases[accountID] = lease
-            return lease.key
+            let key: DataKey
+            if let leased { key = leased } else { key = try await lease(accountID: accountID, seals: count, now: now, newest: newest) }
+            newest = key.version
+            result.append(key)
         }
-        if let leased { return leased }
-        return try await lease(accountID: accountID, seals: count, now: now, newest: newest)
+        return result
     }
 
     /// The account's current data key (tests and tools: reserves one generation's seals).
@@ -166,10 +180,11 @@ public final class DataKeyring: Sendable {
 
     /// Reserves a block of seals on the newest key, or makes a new key when the newest is full,
     /// too old or missing. Another process may make the new key first; then its key is used.
-    private func lease(accountID: String, seals: Int64, now: Int64, newest read: WrappedDataKey?) async throws -> DataKey {
+    private func lease(accountID: String, seals: Int64, now: Int64, newest version: UInt32?) async throws -> DataKey {
         let block = max(seals, rollover.reservationBlock)
         let youngest = Timestamp(micros: now - rollover.maximumAgeMicros)
-        var newest = read
+        // The row itself (its age and wrapping), read again: the caller knew only its version.
+        var newest = version == nil ? nil : try await keys.newestKey(accountID: accountID)
         for attempt in 0..<8 {
             if attempt > 0 { newest = try await keys.newestKey(accountID: accountID) }
             if let newest, newest.createdAt > youngest,

@@ -60,7 +60,7 @@ public struct MasterKeyRotation: Sendable {
             }
             if state.nextKeyID == nil {
                 state = try await keys.beginMasterKeyRotation(from: old.id, to: new.id, nextSealed: try DataKeyring.sealCheck(with: new))
-                try await audit("keys.rotate-master.start", actor: actor, count: try await keys.keyCount(notWrappedBy: new.id))
+                try await audit("keys.rotate-master.start", actor: actor, count: try await keys.keyCount(notWrappedBy: new.id), key: "data_keys")
             }
         }
 
@@ -72,7 +72,7 @@ public struct MasterKeyRotation: Sendable {
                 return Report(from: old.id, to: new.id, rewrapped: rewrapped, alreadyDone: true)
             }
             if try await keys.finishMasterKeyRotation(to: new.id) {
-                try await audit("keys.rotate-master", actor: actor, count: rewrapped)
+                try await audit("keys.rotate-master", actor: actor, count: rewrapped, key: "rewrapped")
                 return Report(from: old.id, to: new.id, rewrapped: rewrapped, alreadyDone: false)
             }
             // A process still on the old key made a key between the last batch and the finish.
@@ -108,8 +108,10 @@ public struct MasterKeyRotation: Sendable {
         }
     }
 
-    private func audit(_ action: String, actor: String, count: Int) async throws {
-        let detail = JSONValue.object(["from": .string(old.id), "to": .string(new.id), "data_keys": .integer(Int64(count))])
+    /// `keys.rotate-master.start` counts the data keys to rewrap; `keys.rotate-master` the ones
+    /// the finishing run rewrapped (an interrupted run's share is in neither count).
+    private func audit(_ action: String, actor: String, count: Int, key: String) async throws {
+        let detail = JSONValue.object(["from": .string(old.id), "to": .string(new.id), key: .integer(Int64(count))])
         try await store.appendAudit(AuditEvent(occurredAt: now, actor: actor, action: action, detail: detail.canonicalText))
     }
 }

@@ -33,9 +33,9 @@ public struct IngestService: Sendable {
     public func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
         let now = Timestamp(micros: clock.nowMicros())
         var results = [IngestResult?](repeating: nil, count: items.count)
-        var pending: [(index: Int, input: GenerationInput, row: SealedGeneration)] = []
         var accounts: [String: Account?] = [:]
 
+        var storable: [(index: Int, input: GenerationInput)] = []
         for (index, item) in items.enumerated() {
             let input: GenerationInput
             do {
@@ -52,10 +52,19 @@ public struct IngestService: Sendable {
                 results[index] = .skipped(id: input.id, reason: reason)
                 continue
             }
-            // Each generation's seals count against the key (the keyring leases them in blocks).
-            let sealer = try await envelope.sealer(for: input.accountID, seals: input.sealCount)
-            pending.append((index, input, try Self.seal(input, with: sealer, storedAt: now)))
+            storable.append((index, input))
         }
+
+        // Each generation's seals count against its account's key; the key is read once per
+        // account and batch (the keyring leases seals in blocks).
+        var rows = [SealedGeneration?](repeating: nil, count: storable.count)
+        for (accountID, positions) in Dictionary(grouping: storable.indices, by: { storable[$0].input.accountID }) {
+            let sealers = try await envelope.sealers(for: accountID, seals: positions.map { storable[$0].input.sealCount })
+            for (position, sealer) in zip(positions, sealers) {
+                rows[position] = try Self.seal(storable[position].input, with: sealer, storedAt: now)
+            }
+        }
+        var pending = zip(storable, rows).map { item, row in (index: item.index, input: item.input, row: row!) }
 
         // A row sealed with a key that an erasure destroyed before the commit is sealed again
         // with the account's fresh key; an erasure cannot keep racing, so a few rounds suffice.

@@ -79,12 +79,21 @@ public enum StorageLocation: Sendable {
         }
     }
 
-    /// `url` without its password (`postgres://user:***@host/db`).
+    /// `url` without its password, whether in the user part (`postgres://user:***@host/db`) or
+    /// as a `password=` parameter of the query string (`?password=***`).
     public static func redacted(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
-        let credentials = url[scheme.upperBound..<at]
-        guard let colon = credentials.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at...])
+        var result = url
+        if let scheme = result.range(of: "://"), let at = result[scheme.upperBound...].lastIndex(of: "@") {
+            let credentials = result[scheme.upperBound..<at]
+            if let colon = credentials.firstIndex(of: ":") {
+                result = String(result[..<colon]) + ":***" + String(result[at...])
+            }
+        }
+        guard let query = result.firstIndex(of: "?") else { return result }
+        let parameters = result[result.index(after: query)...].split(separator: "&", omittingEmptySubsequences: false).map { parameter in
+            parameter.lowercased().hasPrefix("password=") ? "password=***" : String(parameter)
+        }
+        return String(result[...query]) + parameters.joined(separator: "&")
     }
 }
 
@@ -182,7 +191,8 @@ public protocol KeyStore: Sendable {
     /// id); returns how many were replaced.
     func rewrap(_ keys: [WrappedDataKey], as rewrapped: [[UInt8]], by keyID: String) async throws -> Int
     /// Ends the rotation to `keyID`: in one transaction, if every data key is wrapped by it,
-    /// makes it the keyring's key and forgets the old one's check value. False when keys remain.
+    /// makes it the keyring's key and forgets the old one's check value, then scrubs the old
+    /// wrappings from the engine's files as `destroyKeys` does. False when keys remain.
     func finishMasterKeyRotation(to keyID: String) async throws -> Bool
     /// The newest key of the account, nil if it has none.
     func newestKey(accountID: String) async throws -> WrappedDataKey?

@@ -13,8 +13,8 @@ struct PagesController {
     /// Rows per page of the logs list.
     static let pageSize = 50
 
-    func register(on router: Router<IOLogRequestContext>, logger: Logger) {
-        let pages = router.group().add(middleware: PageErrorMiddleware(renderer: renderer, logger: logger))
+    func register(on router: Router<IOLogRequestContext>) {
+        let pages = router.group().add(middleware: PageErrorMiddleware(renderer: renderer))
         pages.get("/") { _, _ in Response.redirect(to: "/accounts", type: .found) }
         pages.get("login", use: loginForm)
         pages.post("login", use: login)

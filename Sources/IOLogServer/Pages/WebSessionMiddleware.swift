@@ -102,7 +102,6 @@ struct PageError: Error {
 struct PageErrorMiddleware: RouterMiddleware {
     typealias Context = IOLogRequestContext
     let renderer: PageRenderer
-    let logger: Logger
 
     func handle(
         _ request: Request,
@@ -114,13 +113,14 @@ struct PageErrorMiddleware: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch let error as SignedInError {
-            return page(pageError(error.underlying), session: error.session)
+            return page(pageError(error.underlying, logger: context.logger), session: error.session)
         } catch {
-            return page(pageError(error), session: nil)
+            return page(pageError(error, logger: context.logger), session: nil)
         }
     }
 
-    private func pageError(_ error: any Error) -> PageError {
+    /// `logger` is the request's, so the line carries its request id.
+    private func pageError(_ error: any Error, logger: Logger) -> PageError {
         switch error {
         case let error as PageError:
             return error

@@ -196,8 +196,10 @@ public final class PostgresKeyStore: KeyStore {
         }
     }
 
+    /// After the switch, vacuums the table so the row versions wrapped by the old key are
+    /// reclaimed (WAL and backups keep theirs: OPERATIONS.md).
     public func finishMasterKeyRotation(to keyID: String) async throws -> Bool {
-        try await pool.transaction { c in
+        let finished = try await pool.transaction { c in
             // The check row's lock orders this against key creation, which reads it FOR SHARE.
             _ = try Self.masterKeyState(in: c, lock: "FOR UPDATE")
             let remaining =
@@ -213,6 +215,8 @@ public final class PostgresKeyStore: KeyStore {
             )
             return try Self.masterKeyState(in: c)?.keyID == keyID
         }
+        if finished { try await pool.withConnection { c in try c.executeScript("VACUUM iolog_keyring.data_keys") } }
+        return finished
     }
 
     public func newestKey(accountID: String) async throws -> WrappedDataKey? {

@@ -101,8 +101,10 @@ public final class SQLiteKeyStore: KeyStore {
         }
     }
 
+    /// After the switch, checkpoints and truncates the keyring's WAL, which still held the keys
+    /// as the old master key wrapped them (`secure_delete` zeroes the database file's old pages).
     public func finishMasterKeyRotation(to keyID: String) async throws -> Bool {
-        try await database.write { db in
+        let finished = try await database.write { db in
             let remaining = try db.queryFirst("SELECT count(*) FROM data_keys WHERE master_key_id IS NOT ?", keyID) { $0.int64(0) } ?? 0
             guard remaining == 0 else { return false }
             try db.execute(
@@ -114,6 +116,8 @@ public final class SQLiteKeyStore: KeyStore {
             )
             return try Self.masterKeyState(in: db)?.keyID == keyID
         }
+        if finished { try await database.read { db in try db.truncateWALWaiting() } }
+        return finished
     }
 
     public func newestKey(accountID: String) async throws -> WrappedDataKey? {
