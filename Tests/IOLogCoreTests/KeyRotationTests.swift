@@ -108,6 +108,36 @@ struct KeyRotationTests {
         let other = MasterKeyRotation(keys: world.engine.keys, store: world.engine.store, old: world.old, new: stranger)
         let otherError = await #expect(throws: IOLogError.self) { try await other.run(actor: "cli:test") }
         #expect(otherError?.message.contains("a rotation to master key \(world.new.id) is under way") == true)
+        // Nothing was rewrapped to the refused key.
+        #expect(try await world.engine.keys.keyCount(notWrappedBy: world.old.id) == 0)
+    }
+
+    @Test("a keyring that was never used is not set up by a rotation: it is refused")
+    func unusedKeyringIsRefused() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let engine = try await folder.dataFolder.openEngine()
+        defer { Task { await engine.close() } }
+        let rotation = MasterKeyRotation(
+            keys: engine.keys,
+            store: engine.store,
+            old: MasterKey(try SymmetricKey.random()),
+            new: MasterKey(try SymmetricKey.random())
+        )
+        let error = await #expect(throws: IOLogError.self) { try await rotation.run(actor: "cli:test") }
+        #expect(error?.message.contains("never been used") == true)
+        #expect(try await engine.keys.masterKeyState() == nil)
+    }
+
+    @Test("a key whose seals were never counted (from before counting) is replaced at its first use")
+    func uncountedKeyIsReplaced() async throws {
+        let world = try await World()
+        defer { Task { await world.close() } }
+        // What the migration sets on keys that existed before it.
+        try await TestSQL.rows(world.engine, "UPDATE data_keys SET seals = 4294967296")
+        let keyring = try await DataKeyring.open(keys: world.engine.keys, masterKey: world.old)
+        #expect(try await keyring.currentKey(for: "org_a").version == 2)
+        #expect(await world.opensAll(with: world.old))
     }
 
     @Test("during a rollout a process with both keys reads everything; one with the old key alone is told why it cannot")

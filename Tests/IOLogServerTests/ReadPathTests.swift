@@ -79,6 +79,12 @@ struct ReadPathTests {
         }
         #expect(logs.text.contains("gen-tamper"))
         #expect(!logs.text.contains("TAMPER-MARKER-1"))
+        // The error line carries the request's id, the same as the request line after it.
+        let failure = try #require(logs.objects.first { $0["message"] as? String == "stored content unavailable" })
+        let id = try #require(failure["request_id"] as? String)
+        #expect(
+            logs.objects.contains { $0["message"] as? String == "request" && $0["request_id"] as? String == id && $0["status"] as? String == "500" }
+        )
     }
 
     @Test func listFiltersNewestFirstAndRejectsBadParameters() async throws {

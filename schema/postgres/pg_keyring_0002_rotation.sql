@@ -10,3 +10,8 @@ ALTER TABLE iolog_keyring.data_keys ADD COLUMN seals bigint NOT NULL DEFAULT 0 C
 ALTER TABLE iolog_keyring.master_key_check ADD COLUMN key_id text;
 ALTER TABLE iolog_keyring.master_key_check ADD COLUMN next_key_id text;
 ALTER TABLE iolog_keyring.master_key_check ADD COLUMN next_sealed bytea;
+
+-- Keys from before seals were counted may have sealed any number of bodies: count them as
+-- full (2^32, NIST SP 800-38D's bound), so each is replaced for new writes at its first use
+-- and stays for reading.
+UPDATE iolog_keyring.data_keys SET seals = 4294967296;

@@ -10,3 +10,8 @@ ALTER TABLE data_keys ADD COLUMN seals INTEGER NOT NULL DEFAULT 0 CHECK (seals >
 ALTER TABLE master_key_check ADD COLUMN key_id TEXT;
 ALTER TABLE master_key_check ADD COLUMN next_key_id TEXT;
 ALTER TABLE master_key_check ADD COLUMN next_sealed BLOB;
+
+-- Keys from before seals were counted may have sealed any number of bodies: count them as
+-- full (2^32, NIST SP 800-38D's bound), so each is replaced for new writes at its first use
+-- and stays for reading.
+UPDATE data_keys SET seals = 4294967296;

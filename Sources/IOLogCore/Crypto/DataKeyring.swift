@@ -187,16 +187,18 @@ public final class DataKeyring: Sendable {
         var newest = version == nil ? nil : try await keys.newestKey(accountID: accountID)
         for attempt in 0..<8 {
             if attempt > 0 { newest = try await keys.newestKey(accountID: accountID) }
-            if let newest, newest.createdAt > youngest,
-                try await keys.reserveSeals(
+            if let newest, newest.createdAt > youngest {
+                // Unwrapped first: a process that cannot unwrap it must not spend a block of seals.
+                let key = try unwrap(newest)
+                if try await keys.reserveSeals(
                     accountID: accountID,
                     version: newest.version,
                     count: block,
                     limit: rollover.maximumSeals,
                     createdAfter: youngest
-                )
-            {
-                return keep(try unwrap(newest), remaining: block - seals, createdAt: newest.createdAt)
+                ) {
+                    return keep(key, remaining: block - seals, createdAt: newest.createdAt)
+                }
             }
             let masterKeys = masterKeys
             let created = try await keys.createKey(accountID: accountID, replacing: newest?.version, seals: block, at: Timestamp(micros: now)) {

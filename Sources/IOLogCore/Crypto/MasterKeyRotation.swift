@@ -40,6 +40,13 @@ public struct MasterKeyRotation: Sendable {
         guard old.id != new.id else {
             throw IOLogError(.invalidInput, "the old and the new master key are the same key (id \(old.id))")
         }
+        // A keyring never used has nothing to rotate, and is most likely not the one meant.
+        guard try await keys.masterKeyState() != nil else {
+            throw IOLogError(
+                .refused,
+                "this keyring has never been used (it holds no master key check): are --data-dir and --database-url the ones serve uses?"
+            )
+        }
         // Either key may be the keyring's (a finished rotation run again); anything else is refused.
         try await DataKeyring(keys: keys, masterKey: old, previousMasterKey: new, clock: clock).verifyMasterKey()
         guard var state = try await keys.masterKeyState() else { throw IOLogError.corrupted("the keyring has no master key check") }
@@ -52,32 +59,55 @@ public struct MasterKeyRotation: Sendable {
                         + "pass the key the keyring is under as --master-key-file"
                 )
             }
-            if let next = state.nextKeyID, next != new.id {
-                throw IOLogError(
-                    .refused,
-                    "a rotation to master key \(next) is under way; finish it with that key as --new-master-key-file first"
-                )
-            }
             if state.nextKeyID == nil {
                 state = try await keys.beginMasterKeyRotation(from: old.id, to: new.id, nextSealed: try DataKeyring.sealCheck(with: new))
+                // Another run may have begun a rotation between the read and this one: only the
+                // keyring's own target may be rewrapped to, or keys would end under a key it never names.
+                try requireTarget(state)
                 try await audit("keys.rotate-master.start", actor: actor, count: try await keys.keyCount(notWrappedBy: new.id), key: "data_keys")
             }
+            try requireTarget(state)
         }
 
         let total = try await keys.keyCount(notWrappedBy: new.id)
         var rewrapped = 0
-        for _ in 0..<1_000 {
+        var finished = alreadyDone
+        for _ in 0..<100 where !finished {
             rewrapped += try await rewrapRemaining(total: total, done: rewrapped, progress: progress)
-            if alreadyDone {
-                return Report(from: old.id, to: new.id, rewrapped: rewrapped, alreadyDone: true)
-            }
             if try await keys.finishMasterKeyRotation(to: new.id) {
                 try await audit("keys.rotate-master", actor: actor, count: rewrapped, key: "rewrapped")
-                return Report(from: old.id, to: new.id, rewrapped: rewrapped, alreadyDone: false)
+                finished = true
+            } else if let now = try await keys.masterKeyState() {
+                // A process still on the old key made a key between the last batch and the finish
+                // (rewrap it and try again), unless the target itself is no longer ours.
+                try requireTarget(now)
             }
-            // A process still on the old key made a key between the last batch and the finish.
         }
-        throw IOLogError(.refused, "data keys under the old master key keep appearing; restart every iolog process with the new key")
+        guard finished else {
+            throw IOLogError(.refused, "data keys under the old master key keep appearing; restart every iolog process with the new key")
+        }
+        if alreadyDone { rewrapped += try await rewrapRemaining(total: total, done: 0, progress: progress) }
+        do {
+            try await keys.scrubReplacedKeys()
+        } catch {
+            throw IOLogError(
+                .refused,
+                "the keyring is now under master key \(new.id), but the old wrappings are not yet scrubbed from its files (\(error)); "
+                    + "run the same command again to scrub them"
+            )
+        }
+        return Report(from: old.id, to: new.id, rewrapped: rewrapped, alreadyDone: alreadyDone)
+    }
+
+    /// Refuses unless the keyring is moving to (or already under) the new key.
+    private func requireTarget(_ state: MasterKeyState) throws {
+        guard state.nextKeyID == new.id || (state.nextKeyID == nil && state.keyID == new.id) else {
+            throw IOLogError(
+                .refused,
+                "a rotation to master key \(state.nextKeyID ?? state.keyID ?? "-") is under way; "
+                    + "finish it with that key as --new-master-key-file first"
+            )
+        }
     }
 
     private func rewrapRemaining(total: Int, done: Int, progress: @Sendable (Int, Int) -> Void) async throws -> Int {

@@ -191,9 +191,11 @@ public protocol KeyStore: Sendable {
     /// id); returns how many were replaced.
     func rewrap(_ keys: [WrappedDataKey], as rewrapped: [[UInt8]], by keyID: String) async throws -> Int
     /// Ends the rotation to `keyID`: in one transaction, if every data key is wrapped by it,
-    /// makes it the keyring's key and forgets the old one's check value, then scrubs the old
-    /// wrappings from the engine's files as `destroyKeys` does. False when keys remain.
+    /// makes it the keyring's key and forgets the old one's check value. False when keys remain.
     func finishMasterKeyRotation(to keyID: String) async throws -> Bool
+    /// Scrubs key rows as they were before `rewrap` replaced them from the engine's files, as
+    /// `destroyKeys` does for destroyed ones (SQLite: the WAL; PostgreSQL: VACUUM).
+    func scrubReplacedKeys() async throws
     /// The newest key of the account, nil if it has none.
     func newestKey(accountID: String) async throws -> WrappedDataKey?
     /// Adds `count` to the seals of the account's key `version` if it is still the newest key,

@@ -177,7 +177,9 @@ public final class PostgresKeyStore: KeyStore {
 
     public func rewrap(_ keys: [WrappedDataKey], as rewrapped: [[UInt8]], by keyID: String) async throws -> Int {
         precondition(keys.count == rewrapped.count, "one rewrapped key per key")
-        return try await pool.transaction { c in
+        // Inserts share-lock key rows in generation-id order, this updates them in key order:
+        // a deadlock between the two is broken by the server and this batch tried again.
+        return try await pool.retryingTransaction { c in
             var replaced = 0
             for (key, wrapped) in zip(keys, rewrapped) {
                 replaced += try c.run(
@@ -196,10 +198,8 @@ public final class PostgresKeyStore: KeyStore {
         }
     }
 
-    /// After the switch, vacuums the table so the row versions wrapped by the old key are
-    /// reclaimed (WAL and backups keep theirs: OPERATIONS.md).
     public func finishMasterKeyRotation(to keyID: String) async throws -> Bool {
-        let finished = try await pool.transaction { c in
+        try await pool.transaction { c in
             // The check row's lock orders this against key creation, which reads it FOR SHARE.
             _ = try Self.masterKeyState(in: c, lock: "FOR UPDATE")
             let remaining =
@@ -215,8 +215,12 @@ public final class PostgresKeyStore: KeyStore {
             )
             return try Self.masterKeyState(in: c)?.keyID == keyID
         }
-        if finished { try await pool.withConnection { c in try c.executeScript("VACUUM iolog_keyring.data_keys") } }
-        return finished
+    }
+
+    /// Vacuums the key table, so the space of row versions replaced by a rotation (wrapped by
+    /// the old key) is reclaimed; WAL and backups keep theirs (OPERATIONS.md).
+    public func scrubReplacedKeys() async throws {
+        try await pool.withConnection { c in try c.executeScript("VACUUM iolog_keyring.data_keys") }
     }
 
     public func newestKey(accountID: String) async throws -> WrappedDataKey? {

@@ -50,6 +50,20 @@ public final class PostgresPool: Sendable {
         return try await connections[index].run(body)
     }
 
+    /// `transaction`, run again after a short random pause when the server reports a
+    /// serialization failure or breaks a deadlock (40001, 40P01), up to `attempts` more times.
+    public func retryingTransaction<T: Sendable>(attempts: Int = 5, _ body: @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        var attempt = 0
+        while true {
+            do {
+                return try await transaction(body)
+            } catch let error as PostgresError where error.isSerializationFailure && attempt < attempts {
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
+            }
+        }
+    }
+
     /// Runs `body` in a transaction on a free connection; commits if it returns, rolls back if
     /// it throws.
     @discardableResult

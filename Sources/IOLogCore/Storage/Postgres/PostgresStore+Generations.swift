@@ -6,18 +6,10 @@ extension PostgresStore {
         // order; a deadlock the server still finds (or a serialization failure) is retried.
         let order = generations.indices.sorted { generations[$0].id < generations[$1].id }
         let sorted = order.map { generations[$0] }
-        var attempt = 0
-        while true {
-            do {
-                let outcomes = try await pool.transaction { c in try Self.insert(sorted, in: c) }
-                var inOriginalOrder = [InsertOutcome](repeating: .conflict, count: generations.count)
-                for (position, index) in order.enumerated() { inOriginalOrder[index] = outcomes[position] }
-                return inOriginalOrder
-            } catch let error as PostgresError where error.isSerializationFailure && attempt < 5 {
-                attempt += 1
-                try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 << attempt))))
-            }
-        }
+        let outcomes = try await pool.retryingTransaction { c in try Self.insert(sorted, in: c) }
+        var inOriginalOrder = [InsertOutcome](repeating: .conflict, count: generations.count)
+        for (position, index) in order.enumerated() { inOriginalOrder[index] = outcomes[position] }
+        return inOriginalOrder
     }
 
     private static func insert(_ generations: [SealedGeneration], in c: PostgresConnection) throws -> [InsertOutcome] {

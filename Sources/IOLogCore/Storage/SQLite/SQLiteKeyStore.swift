@@ -101,10 +101,8 @@ public final class SQLiteKeyStore: KeyStore {
         }
     }
 
-    /// After the switch, checkpoints and truncates the keyring's WAL, which still held the keys
-    /// as the old master key wrapped them (`secure_delete` zeroes the database file's old pages).
     public func finishMasterKeyRotation(to keyID: String) async throws -> Bool {
-        let finished = try await database.write { db in
+        try await database.write { db in
             let remaining = try db.queryFirst("SELECT count(*) FROM data_keys WHERE master_key_id IS NOT ?", keyID) { $0.int64(0) } ?? 0
             guard remaining == 0 else { return false }
             try db.execute(
@@ -116,8 +114,12 @@ public final class SQLiteKeyStore: KeyStore {
             )
             return try Self.masterKeyState(in: db)?.keyID == keyID
         }
-        if finished { try await database.read { db in try db.truncateWALWaiting() } }
-        return finished
+    }
+
+    /// Checkpoints and truncates the keyring's WAL, which still holds key rows as they were
+    /// before a rotation replaced them (`secure_delete` zeroes the database file's old pages).
+    public func scrubReplacedKeys() async throws {
+        try await database.read { db in try db.truncateWALWaiting() }
     }
 
     public func newestKey(accountID: String) async throws -> WrappedDataKey? {
