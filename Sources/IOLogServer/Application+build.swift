@@ -38,8 +38,7 @@ private func retentionServices(_ services: AppServices, _ arguments: some AppArg
 /// Every route of the service, with its middleware.
 public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLogRequestContext> {
     let router = Router(context: IOLogRequestContext.self)
-    router.add(middleware: RequestIDMiddleware())
-    router.add(middleware: RequestMetricsMiddleware(metrics: services.metrics))
+    router.add(middleware: RequestTelemetryMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: APIErrorMiddleware())
     HealthController(store: services.store).register(on: router)

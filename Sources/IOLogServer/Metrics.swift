@@ -27,9 +27,9 @@ public final class MetricsExporter: Sendable {
             metrics.gauge("iolog_db_connection_waiters", use.waiting, [("role", use.role)])
         }
         // From the databases: what commands run elsewhere (deletions, rotations) changed.
-        for status in DeletionStatus.allCases {
-            if let requests = try? await services.store.deletionRequests(accountID: nil, status: status) {
-                metrics.gauge("iolog_deletion_requests", requests.count, [("status", status.rawValue)])
+        if let requests = try? await services.store.deletionRequests(accountID: nil, status: nil) {
+            for status in DeletionStatus.allCases {
+                metrics.gauge("iolog_deletion_requests", requests.count { $0.status == status }, [("status", status.rawValue)])
             }
         }
         if let state = (try? await services.engine.keys.masterKeyState()) ?? nil {
@@ -51,36 +51,5 @@ struct MetricsController {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: await services.exporter.render(services)))
             )
         }
-    }
-}
-
-/// Counts every request and its duration by route pattern, method and status. The route is the
-/// pattern that matched (`/v1/accounts/{account}/generations/{id}`), never the path, and unknown
-/// methods share one label, so a client cannot create series.
-struct RequestMetricsMiddleware: RouterMiddleware {
-    typealias Context = IOLogRequestContext
-    let metrics: ServiceMetrics
-
-    static let methods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let started = ContinuousClock.now
-        let method = Self.methods.contains(request.method.rawValue) ? request.method.rawValue : "other"
-        do {
-            let response = try await next(request, context)
-            metrics.request(route: Self.route(context), method: method, status: response.status.code, duration: ContinuousClock.now - started)
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            metrics.request(route: Self.route(context), method: method, status: status, duration: ContinuousClock.now - started)
-            throw error
-        }
-    }
-
-    /// The route pattern that matched (Hummingbird says `NotFound` when none did); `unmatched`
-    /// when there is none or it is longer than any of iolog's patterns. Shared with the log line.
-    static func route(_ context: Context) -> String {
-        guard let path = context.endpointPath, path.count <= 100 else { return "unmatched" }
-        return path
     }
 }

@@ -30,8 +30,9 @@ public final class ServiceMetrics: Sendable {
     private let purgedRows: Counter
     private let bodiesInFlight: Meter
     private let bodyBytesInFlight: Meter
-    /// Counters with a label, made once per label value.
-    private let labelled = Mutex<[String: Counter]>([:])
+    /// Handles with labels (counters, timers, gauges), made once per label set: a request
+    /// looks its handles up here instead of asking the factory (and its lock) for new ones.
+    private let labelled = Mutex<[String: any Sendable]>([:])
 
     public init(factory: any MetricsFactory) {
         self.factory = factory
@@ -44,14 +45,26 @@ public final class ServiceMetrics: Sendable {
         bodyBytesInFlight = Meter(label: "iolog_http_body_bytes_in_flight", factory: factory)
     }
 
-    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        let key = ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "|")
-        return labelled.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = Counter(label: label, dimensions: dimensions, factory: factory)
-            counters[key] = counter
-            return counter
+    private func handle<Handle: Sendable>(
+        _ label: String,
+        _ dimensions: [(String, String)],
+        make: (String, [(String, String)], any MetricsFactory) -> Handle
+    ) -> Handle {
+        let key = ([String(describing: Handle.self), label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "|")
+        return labelled.withLock { handles in
+            if let handle = handles[key] as? Handle { return handle }
+            let handle = make(label, dimensions, factory)
+            handles[key] = handle
+            return handle
         }
+    }
+
+    private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
+        handle(label, dimensions) { Counter(label: $0, dimensions: $1, factory: $2) }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
     }
 
     // MARK: Ingest
@@ -81,7 +94,7 @@ public final class ServiceMetrics: Sendable {
 
     /// One transaction of the ingest writer: how long it took to be durable, and its rows.
     public func committed(rows: Int, duration: Duration) {
-        commitDuration.recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        commitDuration.recordNanoseconds(Self.nanoseconds(duration))
         commitRows.record(rows)
     }
 
@@ -98,7 +111,7 @@ public final class ServiceMetrics: Sendable {
 
     // MARK: HTTP
 
-    /// A request body being read and decoded: counted until `release` runs.
+    /// A request body being decoded: counted until `bodyFinished` runs.
     public func bodyStarted(bytes: Int) {
         bodiesInFlight.increment()
         bodyBytesInFlight.increment(by: Double(bytes))
@@ -111,14 +124,15 @@ public final class ServiceMetrics: Sendable {
 
     /// Sets a gauge that is read when the metrics are scraped (queue depth, pool use…).
     public func gauge(_ label: String, _ value: Int, _ dimensions: [(String, String)] = []) {
-        Gauge(label: label, dimensions: dimensions, factory: factory).record(value)
+        handle(label, dimensions) { Gauge(label: $0, dimensions: $1, factory: $2) }.record(value)
     }
 
     /// A request counter and duration, by route pattern (never the path itself), method and status.
     public func request(route: String, method: String, status: Int, duration: Duration) {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]
         counter("iolog_http_requests_total", dimensions).increment()
-        Timer(label: "iolog_http_request_duration_seconds", dimensions: [("route", route), ("method", method)], factory: factory)
-            .recordNanoseconds(Int64(duration.components.seconds) * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
+        handle("iolog_http_request_duration_seconds", [("route", route), ("method", method)]) {
+            Timer(label: $0, dimensions: $1, factory: $2)
+        }.recordNanoseconds(Self.nanoseconds(duration))
     }
 }
