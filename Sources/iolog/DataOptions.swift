@@ -21,7 +21,7 @@ struct DataOptions: ParsableArguments {
 
     /// --data-dir, else IOLOG_DATA_DIR, else `./iolog-data`.
     var dataDirectory: String {
-        dataDirectoryFlag ?? ProcessInfo.processInfo.environment["IOLOG_DATA_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        dataDirectoryFlag ?? SettingsResolver(environment: ProcessInfo.processInfo.environment).variableValue("data-dir")
             ?? DataFolder.defaultPath
     }
 

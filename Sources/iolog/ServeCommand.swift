@@ -63,7 +63,7 @@ struct Serve: AsyncParsableCommand {
     }
 
     func run() async throws {
-        var configuration = try ServeConfiguration(self, environment: ProcessInfo.processInfo.environment)
+        let configuration = try ServeConfiguration(self, environment: ProcessInfo.processInfo.environment)
         LoggingSystem.bootstrap(configuration.logFormat.handlerFactory(level: configuration.logLevel))
         var logger = Logger(label: "iolog")
         logger.logLevel = configuration.logLevel
@@ -92,26 +92,19 @@ struct Serve: AsyncParsableCommand {
             retentionInterval: configuration.retentionInterval,
             connectionLimits: limits
         )
-        let environment = ProcessInfo.processInfo.environment
-        func source(flag: Bool, variable: String) -> SettingsResolver.Source {
-            flag ? .flag : environment[variable].map { !$0.isEmpty } == true ? .environment : .default
-        }
-        configuration.resolver.note("data-dir", folder.path, source(flag: data.dataDirectoryFlag != nil, variable: "IOLOG_DATA_DIR"))
-        configuration.resolver.note(
-            "storage",
-            storage.description,
-            source(flag: data.databaseURL != nil, variable: StorageLocation.databaseURLVariable)
-        )
+        var summary = configuration.resolver
+        summary.note("data-dir", folder.path, summary.source(flagGiven: data.dataDirectoryFlag != nil, "data-dir"))
+        summary.note("storage", storage.description, summary.source(flagGiven: data.databaseURL != nil, "database-url"))
         // The key itself is shown only by its id.
-        let keyFileSource = configuration.resolver.entries.first { $0.name == "master-key-file" }?.source ?? .default
         let keyOrigin: SettingsResolver.Source =
-            keySource.hasPrefix("file") ? keyFileSource : keySource == MasterKey.environmentVariable ? .environment : .default
-        configuration.resolver.note("master-key", "id \(masterKey.id) from \(keySource)", keyOrigin)
+            keySource.hasPrefix("file")
+            ? summary.source(of: "master-key-file")
+            : keySource == MasterKey.environmentVariable ? .environment : .default
+        summary.note("master-key", "id \(masterKey.id) from \(keySource)", keyOrigin)
         if let previousMasterKey {
-            let previousSource = configuration.resolver.entries.first { $0.name == "previous-master-key-file" }?.source ?? .default
-            configuration.resolver.note("previous-master-key", "id \(previousMasterKey.id)", previousSource)
+            summary.note("previous-master-key", "id \(previousMasterKey.id)", summary.source(of: "previous-master-key-file"))
         }
-        logger.info("configuration", metadata: configuration.resolver.metadata)
+        logger.info("configuration", metadata: summary.metadata)
 
         let app = try await buildApplication(arguments, logger: logger)
         if configuration.dev {

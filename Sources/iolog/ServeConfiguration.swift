@@ -29,8 +29,34 @@ struct SettingsResolver {
         "IOLOG_" + flag.uppercased().replacingOccurrences(of: "-", with: "_")
     }
 
+    /// The variable of setting `name`, when it is set and not empty.
+    func variableValue(_ name: String) -> String? {
+        environment[Self.variable(name)].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Where a setting read elsewhere came from: its flag, else its variable, else the default.
+    func source(flagGiven: Bool, _ name: String) -> Source {
+        flagGiven ? .flag : variableValue(name) != nil ? .environment : .default
+    }
+
+    /// Where the summary says setting `name` came from (`.default` if it has no entry).
+    func source(of name: String) -> Source {
+        entries.first { $0.name == name }?.source ?? .default
+    }
+
     /// The flag's value, else the variable's (parsed; a bad one is a usage error naming the
-    /// variable), else `fallback`. `shown` is what the summary prints (secrets masked).
+    /// variable), else nil.
+    private func lookup<T>(_ flag: T?, _ name: String, parse: (String) -> T?) throws -> (value: T, source: Source)? {
+        if let flag { return (flag, .flag) }
+        guard let text = variableValue(name) else { return nil }
+        guard let parsed = parse(text) else {
+            throw ValidationError("\(Self.variable(name))=\(text) is not a valid value for --\(name)")
+        }
+        return (parsed, .environment)
+    }
+
+    /// The flag's value, else the variable's, else `fallback`. `shown` is what the summary
+    /// prints (secrets masked).
     mutating func resolve<T>(
         _ flag: T?,
         _ name: String,
@@ -38,34 +64,16 @@ struct SettingsResolver {
         parse: (String) -> T?,
         shown: (T) -> String = { "\($0)" }
     ) throws -> T {
-        let variable = Self.variable(name)
-        let value: T
-        let source: Source
-        if let flag {
-            (value, source) = (flag, .flag)
-        } else if let text = environment[variable], !text.isEmpty {
-            guard let parsed = parse(text) else { throw ValidationError("\(variable)=\(text) is not a valid value for --\(name)") }
-            (value, source) = (parsed, .environment)
-        } else {
-            (value, source) = (fallback, .default)
-        }
+        let (value, source) = try lookup(flag, name, parse: parse) ?? (fallback, .default)
         entries.append(Entry(name: name, value: shown(value), source: source))
         return value
     }
 
     /// A setting without a default (a file path): the flag, else the variable, else nil.
     mutating func resolve(optional flag: String?, _ name: String) throws -> String? {
-        let value: String?
-        let source: Source
-        if let flag {
-            (value, source) = (flag, .flag)
-        } else if let text = environment[Self.variable(name)], !text.isEmpty {
-            (value, source) = (text, .environment)
-        } else {
-            (value, source) = (nil, .default)
-        }
-        entries.append(Entry(name: name, value: value ?? "-", source: source))
-        return value
+        let found = try lookup(flag, name) { $0 }
+        entries.append(Entry(name: name, value: found?.value ?? "-", source: found?.source ?? .default))
+        return found?.value
     }
 
     /// A boolean flag: given, or the variable set to 1/true/yes.
