@@ -201,16 +201,21 @@ public final class DataKeyring: Sendable {
                 }
             }
             let masterKeys = masterKeys
-            let created = try await keys.createKey(accountID: accountID, replacing: newest?.version, seals: block, at: Timestamp(micros: now)) {
-                version,
-                target in
+            let created = try await keys.createKey(accountID: accountID, replacing: newest?.version) { version, target in
                 guard let master = masterKeys.first(where: { target == nil || $0.id == target }) else {
                     throw IOLogError.keyUnavailable(
                         "new data keys must be wrapped by master key \(target ?? "-"), which this process does not hold; "
                             + "restart it with that key (a master-key rotation is under way or finished)"
                     )
                 }
-                return (try Self.wrap(try SymmetricKey.random(), accountID: accountID, version: version, master: master.key), master.id)
+                return WrappedDataKey(
+                    accountID: accountID,
+                    version: version,
+                    wrapped: try Self.wrap(try SymmetricKey.random(), accountID: accountID, version: version, master: master.key),
+                    masterKeyID: master.id,
+                    createdAt: Timestamp(micros: now),
+                    seals: block
+                )
             }
             if let created {
                 if newest != nil { metrics.dataKeyRolledOver() }

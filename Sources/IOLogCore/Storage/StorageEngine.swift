@@ -201,17 +201,15 @@ public protocol KeyStore: Sendable {
     /// Adds `count` to the seals of the account's key `version` if it is still the newest key,
     /// was created after `createdAfter`, and stays within `limit`; false otherwise.
     func reserveSeals(accountID: String, version: UInt32, count: Int64, limit: Int64, createdAfter: Timestamp) async throws -> Bool
-    /// Stores a new newest key for the account, with `seals` already reserved, when its newest
-    /// key is still `replacing` (nil: it has none); at the version after every existing or
-    /// destroyed one (a fresh key never reuses a destroyed version). `wrap(version, target)`
-    /// wraps it with the keyring's target master key. Returns nil when another process got
-    /// there first (the caller reads the newest key again).
+    /// Stores a new newest key for the account when its newest key is still `replacing` (nil:
+    /// it has none): `make(version, target)` builds it, at the version after every existing or
+    /// destroyed one (a fresh key never reuses a destroyed version), wrapped by the keyring's
+    /// target master key, with its first block of seals already counted. Returns nil when
+    /// another process got there first (the caller reads the newest key again).
     func createKey(
         accountID: String,
         replacing: UInt32?,
-        seals: Int64,
-        at time: Timestamp,
-        wrap: @Sendable (_ version: UInt32, _ targetMasterKeyID: String?) throws -> (wrapped: [UInt8], masterKeyID: String)
+        make: @Sendable (_ version: UInt32, _ targetMasterKeyID: String?) throws -> WrappedDataKey
     ) async throws -> WrappedDataKey?
     /// Key `version` of the account; nil when destroyed or never made.
     func key(accountID: String, version: UInt32) async throws -> WrappedDataKey?

@@ -260,9 +260,7 @@ public final class PostgresKeyStore: KeyStore {
     public func createKey(
         accountID: String,
         replacing: UInt32?,
-        seals: Int64,
-        at time: Timestamp,
-        wrap: @Sendable (UInt32, String?) throws -> (wrapped: [UInt8], masterKeyID: String)
+        make: @Sendable (UInt32, String?) throws -> WrappedDataKey
     ) async throws -> WrappedDataKey? {
         try await pool.transaction { c in
             try Self.lockAccountKeys(accountID, in: c)
@@ -274,30 +272,19 @@ public final class PostgresKeyStore: KeyStore {
                 """,
                 accountID
             ).first?.optionalInt64(0)
-            let version = UInt32((highest ?? 0) + 1)
             // Share-locked until commit, so a rotation cannot finish between this read and the insert.
             let target = try Self.masterKeyState(in: c, lock: "FOR SHARE")?.targetKeyID
-            let (wrapped, masterKeyID) = try wrap(version, target)
+            let key = try make(UInt32((highest ?? 0) + 1), target)
             try c.run(
-                """
-                INSERT INTO iolog_keyring.data_keys (account_id, version, wrapped, created_at, master_key_id, seals)
-                VALUES ($1, $2, $3, $4, $5, $6)
-                """,
-                accountID,
-                Int64(version),
-                wrapped,
-                time.micros,
-                masterKeyID,
-                seals
+                "INSERT INTO iolog_keyring.data_keys (\(Self.keyColumns)) VALUES ($1, $2, $3, $4, $5, $6)",
+                key.accountID,
+                Int64(key.version),
+                key.wrapped,
+                key.masterKeyID,
+                key.createdAt.micros,
+                key.seals
             )
-            return WrappedDataKey(
-                accountID: accountID,
-                version: version,
-                wrapped: wrapped,
-                masterKeyID: masterKeyID,
-                createdAt: time,
-                seals: seals
-            )
+            return key
         }
     }
 

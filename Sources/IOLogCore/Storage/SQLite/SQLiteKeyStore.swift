@@ -157,9 +157,7 @@ public final class SQLiteKeyStore: KeyStore {
     public func createKey(
         accountID: String,
         replacing: UInt32?,
-        seals: Int64,
-        at time: Timestamp,
-        wrap: @Sendable (UInt32, String?) throws -> (wrapped: [UInt8], masterKeyID: String)
+        make: @Sendable (UInt32, String?) throws -> WrappedDataKey
     ) async throws -> WrappedDataKey? {
         try await database.write { db in
             guard try Self.newestKey(of: accountID, in: db)?.version == replacing else { return nil }
@@ -171,25 +169,17 @@ public final class SQLiteKeyStore: KeyStore {
                     """,
                     accountID
                 ) { $0.optionalInt64(0) } ?? nil
-            let version = UInt32((highest ?? 0) + 1)
-            let (wrapped, masterKeyID) = try wrap(version, try Self.masterKeyState(in: db)?.targetKeyID)
+            let key = try make(UInt32((highest ?? 0) + 1), try Self.masterKeyState(in: db)?.targetKeyID)
             try db.execute(
-                "INSERT INTO data_keys (account_id, version, wrapped, created_at, master_key_id, seals) VALUES (?, ?, ?, ?, ?, ?)",
-                accountID,
-                Int64(version),
-                wrapped,
-                time.micros,
-                masterKeyID,
-                seals
+                "INSERT INTO data_keys (\(Self.keyColumns)) VALUES (?, ?, ?, ?, ?, ?)",
+                key.accountID,
+                Int64(key.version),
+                key.wrapped,
+                key.masterKeyID,
+                key.createdAt.micros,
+                key.seals
             )
-            return WrappedDataKey(
-                accountID: accountID,
-                version: version,
-                wrapped: wrapped,
-                masterKeyID: masterKeyID,
-                createdAt: time,
-                seals: seals
-            )
+            return key
         }
     }
 
