@@ -4,10 +4,6 @@ import IOLogTestSupport
 import Synchronization
 import Testing
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-
 /// Three `iolog serve` processes on one PostgreSQL database, as replicas behind a load balancer.
 @Suite("Replicas on one PostgreSQL", .enabled(if: TestStorage.isPostgres, "replicas share a PostgreSQL server; SQLite is one machine's file"))
 struct ReplicaTests {
@@ -30,22 +26,15 @@ struct ReplicaTests {
         )
     }
 
+    /// Posts one generation; the status code and the answer's `status` (or its text).
     static func post(_ replica: Replica, _ body: Data, token: String) async throws -> (Int, String) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(replica.port)/v1/generations")!)
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = body
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (code, data) = try await replica.request("/v1/generations", method: "POST", token: token, body: body)
         let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, object["status"] as? String ?? String(decoding: data, as: UTF8.self))
+        return (code, object["status"] as? String ?? String(decoding: data, as: UTF8.self))
     }
 
     func status(_ replica: Replica, _ path: String, token: String) async throws -> Int {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(replica.port)\(path)")!)
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        let (_, response) = try await URLSession.shared.data(for: request)
-        return (response as? HTTPURLResponse)?.statusCode ?? 0
+        try await replica.request(path, token: token).status
     }
 
     static func generation(_ id: String, body: String) throws -> Data {
