@@ -29,11 +29,28 @@ struct OperationsTests {
         }
     }
 
+    /// In every body posted here; no process's output may contain it.
+    static let bodyMarker = "OPERATIONS-BODY-MARKER-5c2e"
+
+    /// Fails if `output` holds a body or the secret part of a token.
+    static func expectNothingSecret(in output: String, tokens: [String], sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(!output.isEmpty, sourceLocation: sourceLocation)
+        #expect(!output.contains(bodyMarker), "a body reached the output", sourceLocation: sourceLocation)
+        for token in tokens {
+            #expect(
+                !output.contains(String(token.split(separator: "_").last ?? "")),
+                "a token secret reached the output",
+                sourceLocation: sourceLocation
+            )
+        }
+    }
+
     static func generation(_ id: String) throws -> Data {
         try JSONSerialization.data(
             withJSONObject: [
                 "id": id, "account_id": "org_live", "created_at": "2026-11-20T10:00:00Z", "model": "m", "provider": "p",
-                "prompt": [["role": "user", "content": "prompt of \(id)"]], "completion": ["role": "assistant", "content": "answer"],
+                "prompt": [["role": "user", "content": "\(bodyMarker) prompt of \(id)"]],
+                "completion": ["role": "assistant", "content": "\(bodyMarker) answer"],
             ] as [String: Any]
         )
     }
@@ -103,6 +120,12 @@ struct OperationsTests {
         #expect(oldOnly.status == 1)
         #expect(oldOnly.standardError.contains("does not match the keyring"), "\(oldOnly.standardError)")
         #expect(oldOnly.standardError.contains(new.id))
+        newOnly.process.terminate()
+        await newOnly.process.exited()
+        let everything =
+            [serve.output, newOnly.output, second.standardOutput + second.standardError, oldOnly.standardError]
+            + [(try? String(contentsOfFile: progress, encoding: .utf8)) ?? ""]
+        Self.expectNothingSecret(in: everything.joined(separator: "\n"), tokens: [gateway, admin])
     }
 
     /// `scripts/bench-key-rotation` sets IOLOG_BENCH_ROTATION_KEYS and reads the printed time.
@@ -195,6 +218,7 @@ struct OperationsTests {
         #expect(configuration["max-body-bytes"] as? String == "\(16 * 1024 * 1024) (default)")
         #expect((configuration["master-key"] as? String)?.contains("id \(key.id) from file") == true)
         #expect(objects.last?["message"] as? String == "stopped")
+        Self.expectNothingSecret(in: serve.output, tokens: [gateway])
     }
 
     @Test("every serve flag also comes from its IOLOG_* variable; the flag wins; a bad variable is named")
