@@ -97,6 +97,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Benchmark helpers for scripts/bench (the storage limit); never installed.
+        .executableTarget(
+            name: "iolog-bench",
+            dependencies: [
+                "IOLogCore",
+                "CSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
         // What every test target shares: which engine the suite runs against (TestStorage).
         .target(
             name: "IOLogTestSupport",

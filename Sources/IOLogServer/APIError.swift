@@ -75,6 +75,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // Names the generation and field, never content; the key material is not in the message either.
             context.logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])
             throw APIError(status: .internalServerError, code: "content_unavailable", message: error.message)
+        } catch is CommitQueueFull {
+            // A commit queue (ingest, or the audit of content reads) is full: push back.
+            throw APIError.overloaded
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {

@@ -20,6 +20,8 @@ public protocol AppArguments: Sendable {
     var extraSkippedRegions: [String] { get }
     /// The largest request body accepted (`--max-body-bytes`).
     var maximumBodyBytes: Int { get }
+    /// Request-body bytes held at once by the whole server (`--max-body-bytes-in-flight`).
+    var bodyBudgetBytes: Int { get }
     /// Rows that may wait for a commit before ingest answers 503.
     var ingestQueueCapacity: Int { get }
     /// Where the service reads the time.
@@ -38,6 +40,7 @@ extension AppArguments {
     public var keyRollover: KeyRolloverPolicy { .default }
     public var extraSkippedRegions: [String] { [] }
     public var maximumBodyBytes: Int { AppDefaults.maximumBodyBytes }
+    public var bodyBudgetBytes: Int { AppDefaults.bodyBudgetBytes }
     public var ingestQueueCapacity: Int { AppDefaults.ingestQueueCapacity }
     public var clock: Clock { .system }
     public var retention: RetentionPolicy { .default }
@@ -52,6 +55,11 @@ public enum AppDefaults {
     /// The largest `--max-body-bytes` accepted: a body is held in memory whole, and parsed and
     /// sealed in one piece.
     public static let maximumBodyBytesCeiling = 256 * 1024 * 1024
+    /// Request-body bytes in flight across the server: 64 MiB, four of the largest default
+    /// bodies at once, more than two cores can parse and seal at a time. A body costs about
+    /// three times its size while it is parsed and sealed, so this keeps the service well
+    /// inside 256 MiB.
+    public static let bodyBudgetBytes = 64 * 1024 * 1024
     /// Rows waiting for a commit before ingest pushes back with 503.
     public static let ingestQueueCapacity = 20_000
     /// The periodic retention purge: hourly (the first run a minute after start).

@@ -18,6 +18,7 @@ public struct AppServices: Service {
     public var metrics: ServiceMetrics { exporter.metrics }
     public let clock: Clock
     public let maximumBodyBytes: Int
+    public let bodyBudget: BodyBudget
     public let retention: RetentionPolicy
     let denials = DenialQueue()
     let logger: Logger
@@ -30,6 +31,9 @@ public struct AppServices: Service {
         }
         guard (1...AppDefaults.maximumBodyBytesCeiling).contains(arguments.maximumBodyBytes) else {
             throw IOLogError(.invalidInput, "--max-body-bytes must be from 1 to \(AppDefaults.maximumBodyBytesCeiling) (256 MiB)")
+        }
+        guard arguments.bodyBudgetBytes >= arguments.maximumBodyBytes else {
+            throw IOLogError(.invalidInput, "--max-body-bytes-in-flight must be at least --max-body-bytes (\(arguments.maximumBodyBytes))")
         }
         let engine = try arguments.storage.open()
         let store = engine.store
@@ -65,6 +69,7 @@ public struct AppServices: Service {
             exporter: exporter,
             clock: arguments.clock,
             maximumBodyBytes: arguments.maximumBodyBytes,
+            bodyBudget: BodyBudget(capacity: arguments.bodyBudgetBytes),
             retention: arguments.retention,
             logger: logger
         )

@@ -41,6 +41,7 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     router.add(middleware: RequestTelemetryMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: APIErrorMiddleware())
+    router.add(middleware: BodyBudgetMiddleware(budget: services.bodyBudget, maximumBodyBytes: services.maximumBodyBytes))
     HealthController(store: services.store).register(on: router)
     MetricsController(services: services).register(on: router)
 

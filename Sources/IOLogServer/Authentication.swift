@@ -22,7 +22,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
             metrics.accessDenied(kind: "no_token")
             throw APIError.unauthorized("send Authorization: Bearer <token>")
         }
-        let presented = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        var token = header.dropFirst(7)
+        while token.first == " " || token.first == "\t" { token.removeFirst() }
+        while token.last == " " || token.last == "\t" { token.removeLast() }
+        let presented = String(token)
         guard let principal = try await tokens.authenticate(presented) else {
             metrics.accessDenied(kind: "bad_token")
             throw APIError.unauthorized("the token is unknown or revoked")

@@ -8,10 +8,7 @@ enum JSONBody {
     /// `application/json`, 413 past `limit` bytes, 400 if it is not JSON or exceeds the
     /// parser's limits. Errors name keys down to `namedDepth` levels (the request's own fields).
     static func read(_ request: Request, limit: Int, namedDepth: Int = 1, metrics: ServiceMetrics = .disabled) async throws -> JSONValue {
-        guard let contentType = request.headers[.contentType],
-            contentType.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
-                == "application/json"
-        else {
+        guard let contentType = request.headers[.contentType], isJSON(contentType) else {
             throw APIError(status: .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
@@ -34,6 +31,14 @@ enum JSONBody {
         } catch {
             throw APIError.invalid(error)
         }
+    }
+
+    /// `application/json`, any case, parameters and surrounding blanks allowed.
+    private static func isJSON(_ contentType: String) -> Bool {
+        var type = contentType.prefix { $0 != ";" }
+        while type.first == " " || type.first == "\t" { type.removeFirst() }
+        while type.last == " " || type.last == "\t" { type.removeLast() }
+        return type.lowercased() == "application/json"
     }
 
     private static func tooLarge(_ limit: Int) -> APIError {

@@ -36,6 +36,11 @@ struct Serve: AsyncParsableCommand {
     var skipRegions: [String] = []
     @Option(help: "Largest request body accepted, in bytes, at most 256 MiB (IOLOG_MAX_BODY_BYTES; default 16 MiB).")
     var maxBodyBytes: Int?
+    @Option(
+        help:
+            "Request-body bytes the server holds at once; past it, requests with bodies get 503 before their body is read (IOLOG_MAX_BODY_BYTES_IN_FLIGHT; default 64 MiB)."
+    )
+    var maxBodyBytesInFlight: Int?
     @Option(help: "Connections served at once; more wait. Keep it below the open-files limit, ulimit -n (IOLOG_MAX_CONNECTIONS; default 1000).")
     var maxConnections: Int?
     @Option(help: "Keep generations this many calendar months (3 or more), or 'unlimited' (IOLOG_RETENTION_MONTHS; default 3).")
@@ -88,6 +93,7 @@ struct Serve: AsyncParsableCommand {
             keyRollover: configuration.keyRollover,
             extraSkippedRegions: configuration.skipRegions,
             maximumBodyBytes: configuration.maxBodyBytes,
+            bodyBudgetBytes: configuration.maxBodyBytesInFlight,
             retention: configuration.retention,
             retentionInterval: configuration.retentionInterval,
             connectionLimits: limits
@@ -204,6 +210,7 @@ struct ServeArguments: AppArguments {
     let keyRollover: KeyRolloverPolicy
     let extraSkippedRegions: [String]
     let maximumBodyBytes: Int
+    let bodyBudgetBytes: Int
     let retention: RetentionPolicy
     let retentionInterval: Duration?
     let connectionLimits: ConnectionLimits

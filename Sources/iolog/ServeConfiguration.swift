@@ -110,6 +110,7 @@ struct ServeConfiguration {
     var previousMasterKeyFile: String?
     var skipRegions: [String]
     var maxBodyBytes: Int
+    var maxBodyBytesInFlight: Int
     var maxConnections: Int
     var retention: RetentionPolicy
     var retentionInterval: Duration
@@ -140,6 +141,12 @@ struct ServeConfiguration {
         maxBodyBytes = try r.resolve(serve.maxBodyBytes, "max-body-bytes", default: AppDefaults.maximumBodyBytes) { Int($0) }
         guard (1...AppDefaults.maximumBodyBytesCeiling).contains(maxBodyBytes) else {
             throw ValidationError("--max-body-bytes must be from 1 to \(AppDefaults.maximumBodyBytesCeiling) (256 MiB)")
+        }
+        maxBodyBytesInFlight = try r.resolve(serve.maxBodyBytesInFlight, "max-body-bytes-in-flight", default: AppDefaults.bodyBudgetBytes) {
+            Int($0)
+        }
+        guard maxBodyBytesInFlight >= maxBodyBytes, maxBodyBytesInFlight <= 1 << 40 else {
+            throw ValidationError("--max-body-bytes-in-flight must be at least --max-body-bytes (\(maxBodyBytes))")
         }
         maxConnections = try r.resolve(serve.maxConnections, "max-connections", default: ConnectionLimits.default.maximumConnections) {
             Int($0)

@@ -42,7 +42,26 @@ struct ErasureTests {
 
         /// Seals and stores a generation with distinct bodies.
         @discardableResult
+        /// Seals and stores a generation as ingest does: a row sealed with a key an erasure
+        /// destroyed ends the lease on it and is sealed again with the account's new key.
         func add(_ id: String, account: String = "org_a", createdAt: Timestamp = ErasureTests.now) async throws -> SealedGeneration {
+            let first = try await seal(id, account: account, createdAt: createdAt)
+            switch try await store.insertGenerations([first]) {
+            case [.stored]:
+                return first
+            case [.keyDestroyed]:
+                BodyEnvelope(keyring: keyring).endLease(accountID: account, sealed: first.promptSealed)
+                let second = try await seal(id, account: account, createdAt: createdAt)
+                try await store.insertGeneration(second)
+                return second
+            default:
+                // Not stored: the same insert again reports why, as an error.
+                try await store.insertGeneration(first)
+                return first
+            }
+        }
+
+        private func seal(_ id: String, account: String, createdAt: Timestamp) async throws -> SealedGeneration {
             let sealer = try await BodyEnvelope(keyring: keyring).sealer(for: account)
             let body = Array("body of \(id) \(UUID().uuidString)".utf8)
             let generation = SealedGeneration(
@@ -58,7 +77,6 @@ struct ErasureTests {
                 completionSealed: try sealer.seal(body + [1], generationID: id, field: .completion),
                 reasoningSealed: try sealer.seal(body + [2], generationID: id, field: .reasoning)
             )
-            try await store.insertGeneration(generation)
             return generation
         }
 
@@ -266,7 +284,9 @@ struct ErasureTests {
         #expect(try await world.engine.keys.destroyKeys(accountID: "org_a", at: Self.now) == 1)
         #expect(try await world.store.insertGenerations([inFlight]) == [.keyDestroyed])
         #expect(try await world.store.generation(id: "in-flight") == nil)
-        // Sealed again with the fresh key, it is stored and readable.
+        // The ingest ends its lease on the destroyed key; sealed again with the account's
+        // fresh key, it is stored and readable.
+        BodyEnvelope(keyring: world.keyring).endLease(accountID: "org_a", sealed: inFlight.promptSealed)
         let fresh = try await BodyEnvelope(keyring: world.keyring).sealer(for: "org_a")
         let resealed = try row("in-flight", fresh)
         #expect(try await world.store.insertGenerations([resealed]) == [.stored])

@@ -110,3 +110,61 @@ struct JSONParserTests {
         #expect(one.depth == 100)
     }
 }
+
+@Suite("Canonical text written fast is the same text")
+struct CanonicalWriterTests {
+    /// The writer before it copied runs of plain bytes whole: one byte at a time.
+    private static func reference(_ text: String) -> [UInt8] {
+        var out: [UInt8] = [0x22]
+        for byte in text.utf8 {
+            switch byte {
+            case 0x22: out += Array("\\\"".utf8)
+            case 0x5C: out += Array("\\\\".utf8)
+            case 0x0A: out += Array("\\n".utf8)
+            case 0x0D: out += Array("\\r".utf8)
+            case 0x09: out += Array("\\t".utf8)
+            case 0x08: out += Array("\\b".utf8)
+            case 0x0C: out += Array("\\f".utf8)
+            case 0..<0x20: out += Array(String(format: "\\u%04x", byte).utf8)
+            default: out.append(byte)
+            }
+        }
+        return out + [0x22]
+    }
+
+    @Test("strings with every control character, quotes, backslashes and non-ASCII text are escaped as before")
+    func stringsMatchTheByteByByteWriter() {
+        let alphabet = (0..<0x80).map { Character(Unicode.Scalar(UInt8($0))) } + ["é", "漢", "🙂", "\u{2028}"]
+        var generator = SystemRandomNumberGenerator()
+        var samples = ["", "plain", "\"", "\\", "a\u{0}b", String(alphabet)]
+        for _ in 0..<500 {
+            samples.append(String((0..<Int.random(in: 0..<40, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }))
+        }
+        for sample in samples {
+            var writer = JSONWriter()
+            writer.write(string: sample)
+            #expect(writer.bytes == Self.reference(sample), "\(sample.debugDescription)")
+        }
+    }
+
+    @Test("the content MAC input composed from pre-written bodies is the canonical text of the whole object")
+    func canonicalContentIsTheWholeObject() throws {
+        let item = try JSONValue.parse(
+            Array(
+                """
+                {"id":"g-1","account_id":"org","created_at":"2026-11-22T07:00:00Z","model":"m\\"x","provider":"p",
+                 "routing":{"region":"us"},"user_id":"u1","usage":{"prompt_tokens":3},"cost_usd":0.5,
+                 "prompt":[{"role":"user","content":"hi \\u0001 \\"there\\""}],"completion":"ok","reasoning":{"b":1,"a":[2]}}
+                """.utf8
+            )
+        )
+        let input = try GenerationInput.parse(item, now: Timestamp(micros: 1_800_000_000_000_000))
+        let whole: JSONValue = .object([
+            "id": .string("g-1"), "account_id": .string("org"), "created_at": .integer(input.metadata.createdAt.micros),
+            "m.model": .string("m\"x"), "m.provider": .string("p"), "m.region": .string("us"), "user_id": .string("u1"),
+            "prompt_tokens": .integer(3), "cost_usd": .double(0.5), "prompt": input.prompt, "completion": input.completion,
+            "reasoning": try #require(input.reasoning),
+        ])
+        #expect(input.canonicalContent == whole.canonicalBytes)
+    }
+}

@@ -17,6 +17,7 @@ struct TestArguments: AppArguments {
     let masterKey: MasterKey
     var extraSkippedRegions: [String] = []
     var maximumBodyBytes = AppDefaults.maximumBodyBytes
+    var bodyBudgetBytes = AppDefaults.bodyBudgetBytes
     var ingestQueueCapacity = AppDefaults.ingestQueueCapacity
     var clock = Clock.fixed(Fixture.now.date)
     var retentionInterval: Duration? = nil

@@ -226,6 +226,7 @@ struct OperationsTests {
         let environment = [
             "IOLOG_HOST": "0.0.0.0", "IOLOG_PORT": "9091", "IOLOG_DEV": "true", "IOLOG_DEMO": "1", "IOLOG_MASTER_KEY_FILE": "/k",
             "IOLOG_PREVIOUS_MASTER_KEY_FILE": "/p", "IOLOG_SKIP_REGION": "us, apac", "IOLOG_MAX_BODY_BYTES": "1000",
+            "IOLOG_MAX_BODY_BYTES_IN_FLIGHT": "2000",
             "IOLOG_MAX_CONNECTIONS": "64", "IOLOG_RETENTION_MONTHS": "unlimited", "IOLOG_RETENTION_INTERVAL_SECONDS": "5",
             "IOLOG_DATA_KEY_MAX_SEALS": "1000", "IOLOG_DATA_KEY_MAX_AGE_DAYS": "7", "IOLOG_LOG_FORMAT": "json", "IOLOG_LOG_LEVEL": "debug",
             "IOLOG_SHUTDOWN_TIMEOUT_SECONDS": "12",
@@ -237,6 +238,7 @@ struct OperationsTests {
         #expect(fromEnvironment.keyRollover == KeyRolloverPolicy(maximumSeals: 1000, maximumAgeMicros: 7 * 86_400_000_000))
         #expect(fromEnvironment.logFormat == .json && fromEnvironment.logLevel == .debug && fromEnvironment.shutdownTimeout == .seconds(12))
         #expect(fromEnvironment.previousMasterKeyFile == "/p" && fromEnvironment.maxBodyBytes == 1000)
+        #expect(fromEnvironment.maxBodyBytesInFlight == 2000)
 
         // Every flag of serve is resolved here (the data folder and database URL by DataOptions,
         // from IOLOG_DATA_DIR and IOLOG_DATABASE_URL).

@@ -38,6 +38,12 @@ public struct BodyEnvelope: Sendable {
         try await keyring.sealingKeys(for: accountID, seals: seals).map(Sealer.init(dataKey:))
     }
 
+    /// Ends this process's lease on the data key a sealed body names (the key was destroyed).
+    public func endLease(accountID: String, sealed: [UInt8]) {
+        guard let version = Self.keyVersion(of: sealed) else { return }
+        keyring.endLease(accountID: accountID, version: version)
+    }
+
     /// Whether `mac` is the content MAC of `canonicalContent` under the account's key
     /// `keyVersion`: a retried generation first stored before the account's key was replaced.
     public func contentMAC(_ mac: [UInt8], matches canonicalContent: [UInt8], accountID: String, keyVersion: UInt32) async throws -> Bool {

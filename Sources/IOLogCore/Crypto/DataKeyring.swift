@@ -38,10 +38,10 @@ public struct KeyRolloverPolicy: Sendable, Equatable {
 /// Keys are not cached for reading: each read unwraps what the keyring holds now, so a key
 /// destroyed by `iolog deletion run` in another process (or on another replica) is unusable
 /// here at once. The key that seals new bodies is leased: a block of seals is reserved in the
-/// keyring and the unwrapped key kept in memory until the block is used or the key is too old;
-/// every use still reads which key is the account's newest, so a destroyed or replaced key
-/// ends the lease at once. The insert checks, in its own transaction, that its key still
-/// exists, which covers an erasure between sealing and commit.
+/// keyring and the unwrapped key kept in memory until the block is used or the key is too old,
+/// so ingest reads the keyring once per block, not once per request. Sealing with a destroyed
+/// key cannot store anything: the insert checks, in its own transaction, that its key still
+/// exists, and the ingest then ends the lease and seals again with the account's new key.
 public final class DataKeyring: Sendable {
     private static let checkPlaintext = Array("iolog keyring check".utf8)
     private static let checkLabel = "iolog.keyring.check.v1"
@@ -138,18 +138,21 @@ public final class DataKeyring: Sendable {
 
     /// The account's current data key with `seals` seals reserved for the caller (created on
     /// first use; replaced by a new one once the current one reached the rollover policy's
-    /// seal count or age). Each call reads the account's newest key, so a lease on a key that
-    /// was destroyed or replaced (by any process) is dropped at once.
+    /// seal count or age).
     public func sealingKey(for accountID: String, seals: Int) async throws -> DataKey {
         try await sealingKeys(for: accountID, seals: [seals])[0]
     }
 
-    /// One data key per generation of a batch, `seals[i]` seals reserved for the i-th: the
-    /// account's newest key is read once for the batch, and a rollover in the middle of it
-    /// gives the later generations the new key.
+    /// One data key per generation of a batch, `seals[i]` seals reserved for the i-th; a
+    /// rollover in the middle of the batch gives the later generations the new key.
+    ///
+    /// While this process holds a lease with seals left on a key young enough, no keyring read
+    /// is needed: the seals were reserved in the keyring, so they are this process's to use
+    /// whatever other processes do meanwhile. A key destroyed meanwhile is caught by the
+    /// insert's own transaction (`InsertOutcome.keyDestroyed`), whose caller ends the lease
+    /// (`endLease`) and seals again.
     public func sealingKeys(for accountID: String, seals: [Int]) async throws -> [DataKey] {
         let now = nowMicros
-        var newest = try await keys.newestKey(accountID: accountID)?.version
         var result: [DataKey] = []
         result.reserveCapacity(seals.count)
         for seals in seals {
@@ -157,7 +160,7 @@ public final class DataKeyring: Sendable {
             precondition(count >= 0 && count <= KeyRolloverPolicy.minimumSeals, "a generation seals at most three bodies")
             let leased: DataKey? = leases.withLock { leases in
                 guard var lease = leases[accountID] else { return nil }
-                guard lease.key.version == newest, lease.remaining >= count, now < lease.expiresAt else {
+                guard lease.remaining >= count, now < lease.expiresAt else {
                     leases[accountID] = nil
                     return nil
                 }
@@ -165,12 +168,21 @@ public final class DataKeyring: Sendable {
                 leases[accountID] = lease
                 return lease.key
             }
-            let key: DataKey
-            if let leased { key = leased } else { key = try await lease(accountID: accountID, seals: count, now: now, newest: newest) }
-            newest = key.version
-            result.append(key)
+            if let leased {
+                result.append(leased)
+            } else {
+                result.append(try await lease(accountID: accountID, seals: count, now: now))
+            }
         }
         return result
+    }
+
+    /// Forgets the lease on `version` of the account's key (it was destroyed): the next seal
+    /// reads the keyring again.
+    public func endLease(accountID: String, version: UInt32) {
+        leases.withLock { leases in
+            if leases[accountID]?.key.version == version { leases[accountID] = nil }
+        }
     }
 
     /// The account's current data key (tests and tools: reserves one generation's seals).
@@ -180,13 +192,11 @@ public final class DataKeyring: Sendable {
 
     /// Reserves a block of seals on the newest key, or makes a new key when the newest is full,
     /// too old or missing. Another process may make the new key first; then its key is used.
-    private func lease(accountID: String, seals: Int64, now: Int64, newest version: UInt32?) async throws -> DataKey {
+    private func lease(accountID: String, seals: Int64, now: Int64) async throws -> DataKey {
         let block = max(seals, rollover.reservationBlock)
         let youngest = Timestamp(micros: now - rollover.maximumAgeMicros)
-        // The row itself (its age and wrapping), read again: the caller knew only its version.
-        var newest = version == nil ? nil : try await keys.newestKey(accountID: accountID)
-        for attempt in 0..<8 {
-            if attempt > 0 { newest = try await keys.newestKey(accountID: accountID) }
+        for _ in 0..<8 {
+            let newest = try await keys.newestKey(accountID: accountID)
             if let newest, newest.createdAt > youngest {
                 // Unwrapped first: a process that cannot unwrap it must not spend a block of seals.
                 let key = try unwrap(newest)

@@ -129,11 +129,17 @@ public struct GenerationInput: Sendable, Equatable {
     /// Every ingested field in a fixed order, bodies included: the input to the content MAC
     /// that tells a gateway retry (same content) from a conflicting reuse of an id.
     public var canonicalContent: [UInt8] {
+        canonicalContent(prompt: prompt.canonicalBytes, completion: completion.canonicalBytes, reasoning: reasoning?.canonicalBytes)
+    }
+
+    /// `canonicalContent` from the bodies' canonical text written already (for sealing), so
+    /// ingest writes each body once: the canonical text of the object whose members are the
+    /// metadata and the bodies, keys sorted.
+    public func canonicalContent(prompt: [UInt8], completion: [UInt8], reasoning: [UInt8]?) -> [UInt8] {
         let m = metadata
         var members: [String: JSONValue] = [
             "id": .string(id), "account_id": .string(accountID), "created_at": .integer(m.createdAt.micros),
-            "m.model": .string(m.model), "m.provider": .string(m.provider), "m.region": .string(m.region), "prompt": prompt,
-            "completion": completion,
+            "m.model": .string(m.model), "m.provider": .string(m.provider), "m.region": .string(m.region),
         ]
         members["user_id"] = m.userID.map(JSONValue.string)
         members["api_key_id"] = m.apiKeyID.map(JSONValue.string)
@@ -143,8 +149,18 @@ public struct GenerationInput: Sendable, Equatable {
         members["latency_ms"] = m.latencyMilliseconds.map(JSONValue.integer)
         members["finish_reason"] = m.finishReason.map(JSONValue.string)
         members["m.streamed"] = m.streamed.map(JSONValue.bool)
-        members["reasoning"] = reasoning
-        return JSONValue.object(members).canonicalBytes
+        var bodies = ["prompt": prompt, "completion": completion]
+        bodies["reasoning"] = reasoning
+        var writer = JSONWriter()
+        writer.append(json: [UInt8(ascii: "{")])
+        for (index, key) in (Array(members.keys) + Array(bodies.keys)).sorted().enumerated() {
+            if index > 0 { writer.append(json: [UInt8(ascii: ",")]) }
+            writer.write(string: key)
+            writer.append(json: [UInt8(ascii: ":")])
+            if let body = bodies[key] { writer.append(json: body) } else { writer.write(members[key]!) }
+        }
+        writer.append(json: [UInt8(ascii: "}")])
+        return writer.bytes
     }
 
     private static func missingOrType(_ field: String, _ what: String) -> FieldError {

@@ -80,6 +80,7 @@ public struct IngestService: Sendable {
                     results[item.index] = same ? .duplicate(id: item.row.id) : .conflict(id: item.row.id)
                 case .erased: results[item.index] = .skipped(id: item.row.id, reason: .beforeOptIn)
                 case .keyDestroyed:
+                    envelope.endLease(accountID: item.input.accountID, sealed: item.row.promptSealed)
                     let sealer = try await envelope.sealer(for: item.input.accountID, seals: item.input.sealCount)
                     again.append((item.index, item.input, try Self.seal(item.input, with: sealer, storedAt: now)))
                 }
@@ -120,17 +121,18 @@ public struct IngestService: Sendable {
     ) throws
         -> SealedGeneration
     {
-        SealedGeneration(
+        let prompt = input.prompt.canonicalBytes
+        let completion = input.completion.canonicalBytes
+        let reasoning = input.reasoning?.canonicalBytes
+        return SealedGeneration(
             id: input.id,
             accountID: input.accountID,
             metadata: input.metadata,
             storedAt: storedAt,
-            contentMAC: sealer.contentMAC(input.canonicalContent),
-            promptSealed: try sealer.seal(input.prompt.canonicalBytes, generationID: input.id, field: .prompt),
-            completionSealed: try sealer.seal(input.completion.canonicalBytes, generationID: input.id, field: .completion),
-            reasoningSealed: try input.reasoning.map {
-                try sealer.seal($0.canonicalBytes, generationID: input.id, field: .reasoning)
-            }
+            contentMAC: sealer.contentMAC(input.canonicalContent(prompt: prompt, completion: completion, reasoning: reasoning)),
+            promptSealed: try sealer.seal(prompt, generationID: input.id, field: .prompt),
+            completionSealed: try sealer.seal(completion, generationID: input.id, field: .completion),
+            reasoningSealed: try reasoning.map { try sealer.seal($0, generationID: input.id, field: .reasoning) }
         )
     }
 

@@ -12,11 +12,18 @@ public struct ReadService: Sendable {
     private let envelope: BodyEnvelope
     private let clock: Clock
     private let denials = DenialLog()
+    /// Content reads are audited durably before the content is sent; concurrent reads share
+    /// the audit commits (one fsync for every read waiting, as ingest shares its commits).
+    private let audit: GroupCommit<AuditEvent, Void>
 
     public init(store: any LogStore, envelope: BodyEnvelope, clock: Clock) {
         self.store = store
         self.envelope = envelope
         self.clock = clock
+        audit = GroupCommit(capacity: 10_000, maximumItemsPerCommit: 500) { events in
+            try await store.appendAudit(events)
+            return events.map { _ in () }
+        }
     }
 
     /// One page, newest first, and the cursor of the next page (nil on the last page).
@@ -53,7 +60,7 @@ public struct ReadService: Sendable {
     /// through a token minted on the server is told apart from the admin's own.
     public func detail(accountID: String, id: String, actor: String, tokenID: String?) async throws -> GenerationDetail? {
         guard let sealed = try await store.generation(accountID: accountID, id: id) else { return nil }
-        try await store.appendAudit(
+        _ = try await audit.submit([
             AuditEvent(
                 occurredAt: now,
                 actor: actor,
@@ -62,7 +69,7 @@ public struct ReadService: Sendable {
                 target: id,
                 detail: Self.tokenDetail(tokenID)
             )
-        )
+        ])
         return try await open(sealed)
     }
 

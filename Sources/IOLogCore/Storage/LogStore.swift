@@ -171,8 +171,8 @@ public protocol LogStore: Sendable {
     /// above); called at the end of every deletion run.
     func scrubErasedResidue() async throws
 
-    /// Appends one event to the hash-chained audit trail.
-    func appendAudit(_ event: AuditEvent) async throws
+    /// Appends events, in order, to the hash-chained audit trail, all in one transaction.
+    func appendAudit(_ events: [AuditEvent]) async throws
 }
 
 /// What happened to one generation handed to `insertGenerations`.
@@ -189,6 +189,11 @@ public enum InsertOutcome: Sendable, Equatable {
 }
 
 extension LogStore {
+    /// Appends one event to the hash-chained audit trail.
+    public func appendAudit(_ event: AuditEvent) async throws {
+        try await appendAudit([event])
+    }
+
     /// Stores one sealed generation durably (`insertGenerations`); throws `conflict` if its id
     /// exists, `keyUnavailable` if its key was destroyed, `refused` if an erasure covers it.
     public func insertGeneration(_ generation: SealedGeneration) async throws {

@@ -16,7 +16,7 @@ extension PostgresRow: StoredRow {}
 
 /// Domain values from the column lists both engines select (the SQL differs; the column order
 /// does not).
-enum RowMapping {
+public enum RowMapping {
     /// Columns of `accounts a`; `account(_:)` reads the first six.
     static let accountColumns = "a.id, a.kind, a.name, a.io_logging_enabled, a.io_logging_enabled_at, a.erased_before"
 
@@ -90,7 +90,9 @@ enum RowMapping {
         DeletionRequest.fromColumns(text: { row.optionalText(Int32($0)) }, integer: { row.optionalInt64(Int32($0)) })
     }
 
-    static let generationColumns = """
+    /// Columns of `generations` in the order both engines read and write them (public for the
+    /// storage-limit benchmark, which writes the same rows without iolog in between).
+    public static let generationColumns = """
         id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
         completion_tokens, cost_usd, latency_ms, finish_reason, streamed, content_mac, prompt_sealed, \
         completion_sealed, reasoning_sealed

@@ -45,12 +45,22 @@ public final class ServiceMetrics: Sendable {
         bodyBytesInFlight = Meter(label: "iolog_http_body_bytes_in_flight", factory: factory)
     }
 
+    /// `kind` keeps a counter and a timer of the same label apart.
     private func handle<Handle: Sendable>(
+        _ kind: String,
         _ label: String,
         _ dimensions: [(String, String)],
         make: (String, [(String, String)], any MetricsFactory) -> Handle
     ) -> Handle {
-        let key = ([String(describing: Handle.self), label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "|")
+        var key = label
+        for (name, value) in dimensions {
+            key += "|"
+            key += name
+            key += "="
+            key += value
+        }
+        key += "|"
+        key += kind
         return labelled.withLock { handles in
             if let handle = handles[key] as? Handle { return handle }
             let handle = make(label, dimensions, factory)
@@ -60,7 +70,7 @@ public final class ServiceMetrics: Sendable {
     }
 
     private func counter(_ label: String, _ dimensions: [(String, String)]) -> Counter {
-        handle(label, dimensions) { Counter(label: $0, dimensions: $1, factory: $2) }
+        handle("counter", label, dimensions) { Counter(label: $0, dimensions: $1, factory: $2) }
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
@@ -124,14 +134,14 @@ public final class ServiceMetrics: Sendable {
 
     /// Sets a gauge that is read when the metrics are scraped (queue depth, pool use…).
     public func gauge(_ label: String, _ value: Int, _ dimensions: [(String, String)] = []) {
-        handle(label, dimensions) { Gauge(label: $0, dimensions: $1, factory: $2) }.record(value)
+        handle("gauge", label, dimensions) { Gauge(label: $0, dimensions: $1, factory: $2) }.record(value)
     }
 
     /// A request counter and duration, by route pattern (never the path itself), method and status.
     public func request(route: String, method: String, status: Int, duration: Duration) {
         let dimensions = [("route", route), ("method", method), ("status", String(status))]
         counter("iolog_http_requests_total", dimensions).increment()
-        handle("iolog_http_request_duration_seconds", [("route", route), ("method", method)]) {
+        handle("timer", "iolog_http_request_duration_seconds", [("route", route), ("method", method)]) {
             Timer(label: $0, dimensions: $1, factory: $2)
         }.recordNanoseconds(Self.nanoseconds(duration))
     }

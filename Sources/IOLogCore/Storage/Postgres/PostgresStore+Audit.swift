@@ -42,8 +42,10 @@ extension PostgresStore {
         }
     }
 
-    public func appendAudit(_ event: AuditEvent) async throws {
-        try await pool.transaction { c in try Self.append(event, in: c) }
+    public func appendAudit(_ events: [AuditEvent]) async throws {
+        try await pool.transaction { c in
+            for event in events { try Self.append(event, in: c) }
+        }
     }
 
     public func auditEvents(accountID: String, actions: [String]?, before: Int64?, limit: Int) async throws -> [StoredAuditEvent] {

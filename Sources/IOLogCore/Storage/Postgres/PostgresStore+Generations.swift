@@ -65,7 +65,8 @@ extension PostgresStore {
         }
     }
 
-    static func arguments(of g: SealedGeneration) -> [SQLValue] {
+    /// The values of `RowMapping.generationColumns` for one row.
+    public static func arguments(of g: SealedGeneration) -> [SQLValue] {
         let values: [any SQLBindable] = [
             g.id, g.accountID, g.createdAt.micros, g.storedAt.micros, g.userID, g.apiKeyID, g.model, g.provider,
             g.region, g.promptTokens, g.completionTokens, g.costUSD, g.latencyMilliseconds, g.finishReason,
@@ -76,7 +77,7 @@ extension PostgresStore {
 
     /// Creates the month partitions these rows need that this process has not seen yet (a
     /// month far ahead of the clock is left to the default partition).
-    func ensurePartitions(for times: [Int64]) async throws {
+    public func ensurePartitions(for times: [Int64]) async throws {
         let now = MonthPartition.month(ofMicros: Clock.system.nowMicros())
         let needed = Set(times.map(MonthPartition.month(ofMicros:))).filter { $0 <= now + MonthPartition.monthsAhead }
         let missing = partitions.withLock { needed.subtracting($0) }

@@ -30,6 +30,7 @@ public final class Database {
     }
 
     deinit {
+        statements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -65,7 +66,8 @@ public final class Database {
     /// Runs one statement with arguments and returns how many rows it changed.
     @discardableResult
     public func execute(_ sql: String, _ arguments: any SQLBindable...) throws(DatabaseError) -> Int {
-        let statement = try prepare(sql)
+        let statement = try borrow(sql)
+        defer { giveBack(statement) }
         try statement.bind(arguments)
         while try statement.step() {}
         return Int(sqlite3_changes64(handle))
@@ -73,20 +75,68 @@ public final class Database {
 
     /// Runs a query and maps every row.
     public func query<T>(_ sql: String, _ arguments: any SQLBindable..., map: (Row) throws -> T) throws -> [T] {
-        let statement = try prepare(sql)
-        try statement.bind(arguments)
-        var results: [T] = []
-        while try statement.step() { results.append(try map(Row(statement: statement))) }
-        return results
+        try withStatement(sql) { statement in
+            try statement.bind(arguments)
+            var results: [T] = []
+            while try statement.step() { results.append(try map(Row(statement: statement))) }
+            return results
+        }
     }
 
     /// Runs a query and maps its first row, if any.
     public func queryFirst<T>(_ sql: String, _ arguments: any SQLBindable..., map: (Row) throws -> T) throws -> T? {
-        let statement = try prepare(sql)
-        try statement.bind(arguments)
-        guard try statement.step() else { return nil }
-        return try map(Row(statement: statement))
+        try withStatement(sql) { statement in
+            try statement.bind(arguments)
+            guard try statement.step() else { return nil }
+            return try map(Row(statement: statement))
+        }
     }
+
+    /// Lends `body` the connection's compiled statement for `sql`, compiled on first use and
+    /// kept for the next (parsing and planning cost more than a small insert). Afterwards the
+    /// statement is reset, which ends its read of the database, and its bindings are cleared,
+    /// which frees the copies of the bodies it was given. A statement already lent out (the
+    /// same SQL used inside its own row mapping) is compiled afresh for the inner use.
+    public func withStatement<T>(_ sql: String, _ body: (Statement) throws -> T) throws -> T {
+        let statement = try borrow(sql)
+        defer { giveBack(statement) }
+        return try body(statement)
+    }
+
+    /// Runs a statement without arguments through the statement cache.
+    private func executeCached(_ sql: String) throws(DatabaseError) {
+        let statement = try borrow(sql)
+        defer { giveBack(statement) }
+        while try statement.step() {}
+    }
+
+    private func borrow(_ sql: String) throws(DatabaseError) -> Statement {
+        let statement = try cachedStatement(sql)
+        statement.inUse = true
+        return statement
+    }
+
+    private func giveBack(_ statement: Statement) {
+        statement.inUse = false
+        statement.finish()
+    }
+
+    /// The cached statement for `sql`, or a fresh one when it is lent out already.
+    private func cachedStatement(_ sql: String) throws(DatabaseError) -> Statement {
+        if let cached = statements[sql] {
+            return cached.inUse ? try prepare(sql) : cached
+        }
+        // Dynamic SQL (filtered listings) has a bounded number of shapes; the bound only
+        // guards against a caller that builds unbounded text.
+        if statements.count >= Self.statementCacheLimit { statements.removeAll() }
+        let statement = try prepare(sql)
+        statements[sql] = statement
+        return statement
+    }
+
+    /// Compiled statements kept per connection.
+    static let statementCacheLimit = 128
+    private var statements: [String: Statement] = [:]
 
     /// Compiles one statement.
     public func prepare(_ sql: String) throws(DatabaseError) -> Statement {
@@ -99,13 +149,13 @@ public final class Database {
     /// Runs `body` in a transaction (`BEGIN IMMEDIATE` so writers queue on the lock up front,
     /// not at their first write); commits if it returns, rolls back if it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
+        try executeCached("BEGIN IMMEDIATE")
         do {
             let result = try body()
-            try execute("COMMIT")
+            try executeCached("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            try? executeCached("ROLLBACK")
             throw error
         }
     }

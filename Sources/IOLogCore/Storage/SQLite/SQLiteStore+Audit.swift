@@ -1,7 +1,9 @@
 /// The hash-chained audit trail: appends (one at a time: SQLite has one writer) and reads.
 extension SQLiteStore {
-    public func appendAudit(_ event: AuditEvent) async throws {
-        try await writer.write { db in try Self.append(event, to: db) }
+    public func appendAudit(_ events: [AuditEvent]) async throws {
+        try await writer.write { db in
+            for event in events { try Self.append(event, to: db) }
+        }
     }
 
     /// Appends inside the caller's transaction, so the event commits with what it records.

@@ -138,10 +138,11 @@ extension SQLiteStore {
                 """
         }
         return try await writer.write { [arguments] db in
-            let statement = try db.prepare(sql)
-            try statement.bind(arguments)
-            _ = try statement.step()
-            let erased = db.changes
+            let erased = try db.withStatement(sql) { statement in
+                try statement.bind(arguments)
+                _ = try statement.step()
+                return db.changes
+            }
             // The receipt's counter moves in the same transaction as the rows it counts.
             try db.execute("UPDATE deletion_requests SET rows_erased = rows_erased + ? WHERE id = ?", erased, request.id)
             return erased

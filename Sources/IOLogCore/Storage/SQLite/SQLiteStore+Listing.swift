@@ -32,11 +32,12 @@ extension SQLiteStore {
 
     func summaries(_ query: (String, [any SQLBindable])) async throws -> [GenerationSummary] {
         try await reader.read { db in
-            let statement = try db.prepare(query.0)
-            try statement.bind(query.1)
-            var rows: [GenerationSummary] = []
-            while try statement.step() { rows.append(RowMapping.summary(Row(statement: statement))) }
-            return rows
+            try db.withStatement(query.0) { statement in
+                try statement.bind(query.1)
+                var rows: [GenerationSummary] = []
+                while try statement.step() { rows.append(RowMapping.summary(Row(statement: statement))) }
+                return rows
+            }
         }
     }
 
@@ -56,11 +57,12 @@ extension SQLiteStore {
             limit: limit
         )
         return try await reader.read { db in
-            let statement = try db.prepare(sql)
-            try statement.bind(arguments)
-            var rows: [SealedGeneration] = []
-            while try statement.step() { rows.append(RowMapping.sealedGeneration(Row(statement: statement))) }
-            return rows
+            try db.withStatement(sql) { statement in
+                try statement.bind(arguments)
+                var rows: [SealedGeneration] = []
+                while try statement.step() { rows.append(RowMapping.sealedGeneration(Row(statement: statement))) }
+                return rows
+            }
         }
     }
 

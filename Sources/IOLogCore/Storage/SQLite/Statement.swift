@@ -2,7 +2,8 @@ import CSQLite
 
 /// A compiled statement, finalized when dropped.
 public final class Statement {
-    let pointer: OpaquePointer
+    /// The `sqlite3_stmt`, for callers that bind through the C API themselves (benchmarks).
+    public let pointer: OpaquePointer
     private let database: Database
     private let sql: String
 
@@ -12,7 +13,16 @@ public final class Statement {
         self.sql = sql
     }
 
+    /// Lent out by `Database.withStatement`.
+    var inUse = false
+
     deinit { sqlite3_finalize(pointer) }
+
+    /// Ends the statement's current run (releasing its read) and drops its bindings.
+    func finish() {
+        sqlite3_reset(pointer)
+        sqlite3_clear_bindings(pointer)
+    }
 
     /// How many columns a row of this statement has.
     public var columnCount: Int32 { sqlite3_column_count(pointer) }

@@ -22,6 +22,7 @@ bench_start() { # extra serve arguments...
     fi
     scripts/setup >/dev/null
     swift build -c release --product iolog 2>&1 | tail -1
+    swift build -c release --product iolog-bench 2>&1 | tail -1
     port=${IOLOG_BENCH_PORT:-18765}
     data=$(mktemp -d)
     .build/release/iolog serve --dev --data-dir "$data/iolog-data" --port "$port" "$@" >"$data/stdout" 2>"$data/stderr" &
@@ -64,7 +65,7 @@ bench_run_spread() {
     local count=$# each=$((connections / $#)) index=0 pids=()
     for target in "$@"; do
         index=$((index + 1))
-        IOLOG_ID_PREFIX="r$index-" wrk --latency -t1 -c"$each" -d"${seconds}s" -s scripts/bench/ingest.lua \
+        IOLOG_ID_PREFIX="r$index-" wrk --latency -t1 -c"$each" -d"${seconds}s" -s scripts/bench-lib/ingest.lua \
             "http://127.0.0.1:$target" >"$data/wrk-$name-$index" &
         pids+=($!)
     done
@@ -80,6 +81,8 @@ bench_run_spread() {
     printf "%-28s %10.2f req/s %12.0f records/s   p50 %-8s p99 %-8s unexpected answers: %s\n" \
         "$name" "$rps" "$(echo "$rps * $items" | bc -l)" "${p50}ms" "${p99}ms" "$bad"
     echo "$rps" >"$results/rps-$name"
+    echo "${p50}ms ${p99}ms" >"$results/latency-$name"
+    echo "$bad" >"$results/bad-$name"
 }
 
 # bench_run NAME ITEMS_PER_REQUEST wrk-arguments... — prints one line, keeps req/s in $results/rps-NAME.
@@ -95,6 +98,8 @@ bench_run() {
     printf "%-28s %10s req/s %12.0f records/s   p50 %-8s p99 %-8s unexpected answers: %s\n" \
         "$name" "$rps" "$(echo "$rps * $items" | bc -l)" "$p50" "$p99" "${bad:-0}"
     echo "$rps" >"$results/rps-$name"
+    echo "$p50 $p99" >"$results/latency-$name"
+    echo "${bad:-0}" >"$results/bad-$name"
 }
 
 bench_ratio() { # NAME BASELINE [FACTOR]

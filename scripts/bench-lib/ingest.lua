@@ -1,6 +1,6 @@
 -- wrk script: POST generations to iolog with unique ids.
 -- Environment: IOLOG_TOKEN (gateway token), IOLOG_ACCOUNT, IOLOG_CREATED_AT, IOLOG_BATCH (items per request, 0 = single),
--- IOLOG_ID_PREFIX (keeps ids apart when several wrk processes run at once).
+-- IOLOG_ID_PREFIX (keeps ids apart when several wrk processes run at once), IOLOG_DELAY_MS (pacing).
 local threads = {}
 local counter = 0
 
@@ -38,6 +38,12 @@ function request()
     return wrk.format("POST", "/v1/generations/batch", headers, '{"generations":[' .. table.concat(items, ",") .. ']}')
   end
   return wrk.format("POST", "/v1/generations", headers, generation(base))
+end
+
+-- IOLOG_DELAY_MS paces each connection: one request, then this pause (the rate-limited run).
+local pause = tonumber(os.getenv("IOLOG_DELAY_MS") or "")
+if pause then
+  function delay() return pause end
 end
 
 function response(status, headers, body)
