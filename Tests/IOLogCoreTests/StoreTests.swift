@@ -104,3 +104,43 @@ struct StoreTests {
         await keyringEngine.close()
     }
 }
+
+@Suite("SQLite write-ahead log")
+struct WALCheckpointTests {
+    @Test("commits never checkpoint; the store's own connection copies the log into the database file meanwhile")
+    func checkpointsRunOffTheCommitPath() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let path = folder.path + "/log.sqlite"
+        let store = try SQLiteStore(path: path)
+        try await store.migrate()
+        #expect(try await store.withDatabase { db in try db.queryFirst("PRAGMA wal_autocheckpoint") { $0.int64(0) } } == 0)
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
+        let body = [UInt8](repeating: 7, count: 4_000)
+        for chunk in 0..<10 {
+            let rows = (0..<200).map { index in
+                SealedGeneration(
+                    id: "gen-\(chunk)-\(index)",
+                    accountID: "acct",
+                    createdAt: Timestamp(micros: 1),
+                    storedAt: Timestamp(micros: 1),
+                    model: "m",
+                    provider: "p",
+                    region: "global",
+                    contentMAC: [1],
+                    promptSealed: body,
+                    completionSealed: body
+                )
+            }
+            #expect(try await store.insertGenerations(rows).allSatisfy { $0 == .stored })
+        }
+        // About 16 MB went through the log; the database file grows as checkpoints copy it.
+        var size = 0
+        for _ in 0..<50 where size < 8_000_000 {
+            try await Task.sleep(for: .milliseconds(100))
+            size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        }
+        #expect(size >= 8_000_000, "the database file is \(size) bytes: nothing checkpointed the log")
+        await store.close()
+    }
+}

@@ -15,8 +15,9 @@ public actor DatabaseActor {
     /// Opens the database at `path`; `name` names the connection's thread.
     /// - Parameter keyring: a keyring file to attach as schema `keyring`, so a transaction here
     ///   can check a data key still exists (see `SQLiteStore.insertGenerations`).
-    public init(path: String, name: String, keyring: String? = nil) throws {
+    public init(path: String, name: String, keyring: String? = nil, automaticCheckpoints: Bool = true) throws {
         let database = try Database(path: path)
+        if !automaticCheckpoints { try database.execute("PRAGMA wal_autocheckpoint = 0") }
         if let keyring { _ = try database.execute("ATTACH DATABASE ? AS keyring", keyring) }
         self.database = database
         self.executor = DedicatedThreadExecutor(name: "sqlite \(name)")

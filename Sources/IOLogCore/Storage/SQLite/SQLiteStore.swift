@@ -19,10 +19,15 @@ public final class SQLiteStore: LogStore {
     /// not been destroyed, so a generation sealed just before its account's keys were
     /// destroyed can never be committed after the erasure's last batch.
     public init(path: String, keyringPath: String? = nil) throws {
-        writer = try DatabaseActor(path: path, name: "log", keyring: keyringPath)
+        writer = try DatabaseActor(path: path, name: "log", keyring: keyringPath, automaticCheckpoints: false)
         reader = try DatabaseActor(path: path, name: "log")
         checksKeys = keyringPath != nil
+        checkpointer = try WALCheckpointer(path: path)
     }
+
+    /// Copies the write-ahead log into the database file off the commit path (see
+    /// `WALCheckpointer`).
+    let checkpointer: WALCheckpointer
 
     /// Creates or updates the schema (`schema/sqlite/log_*.sql`).
     public func migrate() async throws {
@@ -30,6 +35,7 @@ public final class SQLiteStore: LogStore {
     }
 
     public func close() async {
+        await checkpointer.close()
         await writer.close()
         await reader.close()
     }
