@@ -168,3 +168,41 @@ struct CanonicalWriterTests {
         #expect(input.canonicalContent == whole.canonicalBytes)
     }
 }
+
+@Suite("Timestamps as text")
+struct TimestampTextTests {
+    @Test("rfc3339 written digit by digit matches the formatted text, before 1970 too")
+    func matchesFormattedText() {
+        var generator = SystemRandomNumberGenerator()
+        let samples: [Int64] =
+            [0, -1, 1, 999_999, -1_000_000, 253_402_300_799_999_999, -62_135_596_800_000_000]
+            + (0..<500).map { _ in Int64.random(in: -2_000_000_000_000_000...4_000_000_000_000_000, using: &generator) }
+        for micros in samples {
+            let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+            var time = time_t(seconds)
+            var parts = tm()
+            gmtime_r(&time, &parts)
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                Int(parts.tm_year) + 1900,
+                Int(parts.tm_mon) + 1,
+                Int(parts.tm_mday),
+                Int(parts.tm_hour),
+                Int(parts.tm_min),
+                Int(parts.tm_sec),
+                Int(micros - seconds * 1_000_000)
+            )
+            #expect(Timestamp(micros: micros).rfc3339 == expected)
+        }
+    }
+
+    @Test("a list cursor's token is base64url without padding and reads back")
+    func cursorTokens() throws {
+        for id in ["a", "ab", "abc", "gen-???", "x.y:z_w-1"] where Identifier.isValid(id) {
+            let cursor = ListCursor(createdAt: Timestamp(micros: 1_764_000_000_123_456), id: id)
+            #expect(!cursor.token.contains("=") && !cursor.token.contains("+") && !cursor.token.contains("/"))
+            let read = try #require(ListCursor(token: cursor.token))
+            #expect(read.createdAt == cursor.createdAt && read.id == id)
+        }
+    }
+}

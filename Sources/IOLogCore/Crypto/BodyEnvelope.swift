@@ -83,6 +83,19 @@ public struct BodyEnvelope: Sendable {
 
     /// Opens a sealed body. Errors name the generation and field, never content.
     public func open(_ sealed: [UInt8], accountID: String, generationID: String, field: BodyField) async throws -> [UInt8] {
+        var keys: [UInt32: SymmetricKey] = [:]
+        return try await open(sealed, accountID: accountID, generationID: generationID, field: field, keys: &keys)
+    }
+
+    /// `open`, reading each key version from the keyring once for the bodies of one request
+    /// (`keys` holds what was read; drop it with the request).
+    public func open(
+        _ sealed: [UInt8],
+        accountID: String,
+        generationID: String,
+        field: BodyField,
+        keys: inout [UInt32: SymmetricKey]
+    ) async throws -> [UInt8] {
         guard sealed.count >= Self.headerByteCount + AESGCM.nonceByteCount + AESGCM.tagByteCount,
             sealed[0] == Self.formatVersion
         else {
@@ -90,7 +103,13 @@ public struct BodyEnvelope: Sendable {
         }
         let header = Array(sealed[..<Self.headerByteCount])
         let keyVersion = header[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        let key = try await keyring.key(for: accountID, version: keyVersion)
+        let key: SymmetricKey
+        if let known = keys[keyVersion] {
+            key = known
+        } else {
+            key = try await keyring.key(for: accountID, version: keyVersion)
+            keys[keyVersion] = key
+        }
         let aad = Self.associatedData(header: header, accountID: accountID, generationID: generationID, field: field)
         do {
             let box = try AESGCM.SealedBox(combined: sealed[Self.headerByteCount...])

@@ -345,12 +345,12 @@ public struct JSONWriter {
             guard !members.isEmpty else { return append("{}") }
             bytes.append(UInt8(ascii: "{"))
             level += 1
-            for (index, key) in members.keys.sorted().enumerated() {
+            for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { bytes.append(UInt8(ascii: ",")) }
                 newline()
-                write(string: key)
+                write(string: member.key)
                 append(indent ? ": " : ":")
-                write(members[key]!)
+                write(member.value)
             }
             level -= 1
             newline()
@@ -405,5 +405,43 @@ public struct JSONWriter {
         guard indent else { return }
         bytes.append(0x0A)
         bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * level))
+    }
+}
+
+/// Writes one JSON object whose members the caller gives in ascending key order, without
+/// building a dictionary first: the same bytes `JSONWriter` writes for the equivalent
+/// `JSONValue.object`, for answers written many times a second (list pages, details).
+public struct JSONObjectWriter {
+    private var writer = JSONWriter()
+    private var lastKey: String?
+
+    public init() {
+        writer.append(json: [UInt8(ascii: "{")])
+    }
+
+    private mutating func key(_ key: String) {
+        assert(lastKey.map { $0 < key } ?? true, "members must come in ascending key order: \(key)")
+        if lastKey != nil { writer.append(json: [UInt8(ascii: ",")]) }
+        lastKey = key
+        writer.write(string: key)
+        writer.append(json: [UInt8(ascii: ":")])
+    }
+
+    /// A member with a value.
+    public mutating func member(_ key: String, _ value: JSONValue) {
+        self.key(key)
+        writer.write(value)
+    }
+
+    /// A member whose value is JSON text written already.
+    public mutating func member(_ key: String, json: [UInt8]) {
+        self.key(key)
+        writer.append(json: json)
+    }
+
+    /// The object's text.
+    public mutating func finish() -> [UInt8] {
+        writer.append(json: [UInt8(ascii: "}")])
+        return writer.bytes
     }
 }

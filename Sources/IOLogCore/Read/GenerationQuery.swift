@@ -45,9 +45,18 @@ public struct ListCursor: Sendable, Equatable {
 
     /// Opaque to clients: base64url of `v1:<micros>:<id>`.
     public var token: String {
-        Data("v1:\(createdAt.micros):\(id)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        let base64 = Data("v1:\(createdAt.micros):\(id)".utf8).base64EncodedString().utf8
+        return String(
+            decoding: base64.compactMap { byte -> UInt8? in
+                switch byte {
+                case UInt8(ascii: "+"): UInt8(ascii: "-")
+                case UInt8(ascii: "/"): UInt8(ascii: "_")
+                case UInt8(ascii: "="): nil
+                default: byte
+                }
+            },
+            as: UTF8.self
+        )
     }
 
     /// Decodes a token made by `token`; nil for anything else.

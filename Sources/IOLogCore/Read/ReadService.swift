@@ -83,18 +83,17 @@ public struct ReadService: Sendable {
     /// Opens every body of a stored generation. Throws an error naming the generation (never
     /// returns an empty body) when a body does not decrypt.
     public func open(_ sealed: SealedGeneration) async throws -> GenerationDetail {
+        // The bodies of one generation share a key version: one keyring read for all of them.
+        var keys: [UInt32: SymmetricKey] = [:]
         func body(_ bytes: [UInt8], _ field: BodyField) async throws -> OpenedBody {
-            let text = try await envelope.open(bytes, accountID: sealed.accountID, generationID: sealed.id, field: field)
+            let text = try await envelope.open(bytes, accountID: sealed.accountID, generationID: sealed.id, field: field, keys: &keys)
             return OpenedBody(text: text, generationID: sealed.id, field: field)
         }
         var reasoning: OpenedBody?
         if let sealedReasoning = sealed.reasoningSealed { reasoning = try await body(sealedReasoning, .reasoning) }
-        return GenerationDetail(
-            summary: GenerationSummary(sealed),
-            prompt: try await body(sealed.promptSealed, .prompt),
-            completion: try await body(sealed.completionSealed, .completion),
-            reasoning: reasoning
-        )
+        let prompt = try await body(sealed.promptSealed, .prompt)
+        let completion = try await body(sealed.completionSealed, .completion)
+        return GenerationDetail(summary: GenerationSummary(sealed), prompt: prompt, completion: completion, reasoning: reasoning)
     }
 
     /// Starts an export of every matching generation: audited as `generation.export` now, before

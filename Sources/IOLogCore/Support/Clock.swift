@@ -40,15 +40,42 @@ public struct Timestamp: Sendable, Hashable, Comparable, Codable {
         var time = time_t(seconds)
         var parts = tm()
         gmtime_r(&time, &parts)
-        return String(
-            format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-            Int(parts.tm_year) + 1900,
-            Int(parts.tm_mon) + 1,
-            Int(parts.tm_mday),
-            Int(parts.tm_hour),
-            Int(parts.tm_min),
-            Int(parts.tm_sec),
-            Int(fraction)
-        )
+        let year = Int(parts.tm_year) + 1900
+        guard (0...9999).contains(year) else {
+            return String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+                year,
+                Int(parts.tm_mon) + 1,
+                Int(parts.tm_mday),
+                Int(parts.tm_hour),
+                Int(parts.tm_min),
+                Int(parts.tm_sec),
+                Int(fraction)
+            )
+        }
+        // Written digit by digit: `String(format:)` cost a quarter of a list page's CPU.
+        var text = [UInt8](repeating: 0, count: 27)
+        func put(_ value: Int, at offset: Int, digits: Int) {
+            var rest = value
+            for position in stride(from: offset + digits - 1, through: offset, by: -1) {
+                text[position] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+            }
+        }
+        put(year, at: 0, digits: 4)
+        put(Int(parts.tm_mon) + 1, at: 5, digits: 2)
+        put(Int(parts.tm_mday), at: 8, digits: 2)
+        put(Int(parts.tm_hour), at: 11, digits: 2)
+        put(Int(parts.tm_min), at: 14, digits: 2)
+        put(Int(parts.tm_sec), at: 17, digits: 2)
+        put(Int(fraction), at: 20, digits: 6)
+        text[4] = UInt8(ascii: "-")
+        text[7] = UInt8(ascii: "-")
+        text[10] = UInt8(ascii: "T")
+        text[13] = UInt8(ascii: ":")
+        text[16] = UInt8(ascii: ":")
+        text[19] = UInt8(ascii: ".")
+        text[26] = UInt8(ascii: "Z")
+        return String(decoding: text, as: UTF8.self)
     }
 }
