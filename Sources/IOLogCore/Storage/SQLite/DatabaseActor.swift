@@ -17,7 +17,11 @@ public actor DatabaseActor {
     ///   can check a data key still exists (see `SQLiteStore.insertGenerations`).
     public init(path: String, name: String, keyring: String? = nil, automaticCheckpoints: Bool = true) throws {
         let database = try Database(path: path)
-        if !automaticCheckpoints { try database.execute("PRAGMA wal_autocheckpoint = 0") }
+        if !automaticCheckpoints {
+            try database.execute("PRAGMA wal_autocheckpoint = 0")
+            // After the log starts over, its file is cut back to 64 MiB.
+            try database.execute("PRAGMA journal_size_limit = 67108864")
+        }
         if let keyring { _ = try database.execute("ATTACH DATABASE ? AS keyring", keyring) }
         self.database = database
         self.executor = DedicatedThreadExecutor(name: "sqlite \(name)")
