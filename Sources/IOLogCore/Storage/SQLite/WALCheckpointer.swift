@@ -7,18 +7,20 @@ import Synchronization
 /// commit, and every request waiting for it, then also waits for about 4 MB to be copied into
 /// the database file and for that file's fsync. Under steady ingest this happened every few
 /// hundred rows and set the p99. The writer connection turns automatic checkpoints off; this
-/// one runs `PRAGMA wal_checkpoint(PASSIVE)` on its own thread, which copies what no reader
-/// still needs without ever taking the write lock, so commits go on meanwhile: every 100 ms,
-/// or every 5 ms while it is behind (never in a busy loop, which a long read pinning old
-/// frames would otherwise cause). Blocking modes (FULL, RESTART) are never used: they
-/// hold new writers back for the whole copy, the very stall this avoids. While ingest outruns
-/// the copy the WAL file grows; SQLite starts it over from the beginning once everything in it
-/// was copied, and `journal_size_limit` (64 MiB, set on the writer) then cuts the file back.
-/// Other processes (the `iolog` commands) keep SQLite's automatic checkpoints.
+/// one runs `PRAGMA wal_checkpoint(PASSIVE)` every 100 ms on its own thread, which copies what
+/// no reader still needs without taking the write lock, so commits go on meanwhile. Should
+/// passive checkpoints fall behind (ingest near the storage limit, or a long export pinning an
+/// old snapshot), the WAL grows; once it is past 64 MiB a checkpoint that waits for the writer
+/// (`RESTART`) brings it back, trading one slow commit for a bounded debt. (Passive checkpoints
+/// alone let the debt grow to gigabytes while seeding a million rows, and paying it back later
+/// stalled commits for over a second; an ingest rate measured while the debt grows is also a
+/// rate the disk cannot keep.) `journal_size_limit` cuts the file back to 64 MiB once it
+/// starts over. Other processes (the `iolog` commands) keep SQLite's automatic checkpoints.
 final class WALCheckpointer: Sendable {
-    /// Between passive checkpoints that found nothing left to copy, and while behind.
+    /// Between passive checkpoints.
     static let interval: Duration = .milliseconds(100)
-    static let catchUpInterval: Duration = .milliseconds(5)
+    /// WAL frames (4 KiB pages) past which a checkpoint waits for the writer.
+    static let restartFrames: Int64 = 16_384
 
     private let connection: DatabaseActor
     private let task = Mutex<Task<Void, Never>?>(nil)
@@ -29,20 +31,22 @@ final class WALCheckpointer: Sendable {
         task.withLock {
             $0 = Task.detached {
                 while !Task.isCancelled {
-                    let behind = (try? await Self.checkpoint(connection)) ?? false
-                    try? await Task.sleep(for: behind ? Self.catchUpInterval : Self.interval)
+                    try? await Task.sleep(for: Self.interval)
+                    guard !Task.isCancelled else { return }
+                    _ = try? await Self.checkpoint(connection)
                 }
             }
         }
     }
 
-    /// One passive checkpoint; true when frames were left uncopied (a reader still needs them,
-    /// or commits arrived meanwhile) and the log is longer than a few pages.
-    static func checkpoint(_ connection: DatabaseActor) async throws -> Bool {
+    /// One checkpoint: passive, or restarting when the log is past `restartFrames`.
+    /// Returns the WAL's frame count before it.
+    @discardableResult
+    static func checkpoint(_ connection: DatabaseActor) async throws -> Int64 {
         try await connection.read { db in
-            try db.queryFirst("PRAGMA wal_checkpoint(PASSIVE)") { row in
-                row.int64(1) > 64 && row.int64(2) < row.int64(1)
-            } ?? false
+            let frames = try db.queryFirst("PRAGMA wal_checkpoint(PASSIVE)") { $0.int64(1) } ?? 0
+            if frames > restartFrames { _ = try db.queryFirst("PRAGMA wal_checkpoint(RESTART)") { $0.int64(0) } }
+            return frames
         }
     }
 
