@@ -19,12 +19,11 @@ public final class BodyBudget: Sendable {
     /// Bytes reserved now.
     public var inUse: Int { reserved.withLock { $0 } }
 
-    /// Reserves `bytes` if they fit; false otherwise. A request whose own body is larger than
-    /// the whole budget is admitted when nothing else is reserved, so no body the server accepts
-    /// is refused for ever.
+    /// Reserves `bytes` if they fit; false otherwise. No request reserves more than
+    /// `--max-body-bytes`, which the budget is at least, so a body alone always fits.
     func reserve(_ bytes: Int) -> Bool {
         reserved.withLock { total in
-            guard total == 0 || total + bytes <= capacity else { return false }
+            guard total + bytes <= capacity else { return false }
             total += bytes
             return true
         }

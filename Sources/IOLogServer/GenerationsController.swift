@@ -151,38 +151,12 @@ enum QueryParameters {
 }
 
 extension GenerationSummary {
-    /// The metadata as the API answers it; absent values are `null`.
-    var json: JSONValue {
-        func optional<T>(_ value: T?, _ wrap: (T) -> JSONValue) -> JSONValue { value.map(wrap) ?? .null }
-        let m = metadata
-        return .object([
-            "id": .string(id), "account_id": .string(accountID), "created_at": .string(m.createdAt.rfc3339),
-            "user_id": optional(m.userID, JSONValue.string), "api_key_id": optional(m.apiKeyID, JSONValue.string),
-            "model": .string(m.model), "provider": .string(m.provider), "region": .string(m.region),
-            "usage": .object([
-                "prompt_tokens": optional(m.promptTokens, JSONValue.integer),
-                "completion_tokens": optional(m.completionTokens, JSONValue.integer),
-            ]),
-            "cost_usd": optional(m.costUSD, JSONValue.double), "latency_ms": optional(m.latencyMilliseconds, JSONValue.integer),
-            "finish_reason": optional(m.finishReason, JSONValue.string), "streamed": optional(m.streamed, JSONValue.bool),
-            "has_reasoning": .bool(hasReasoning),
-        ])
-    }
-}
-
-extension GenerationSummary {
-    /// `json` as text, written member by member in key order (no dictionary, no sort): the
-    /// list writes 50 of these per page. `GenerationJSONTests` checks it equals `json`.
+    /// The metadata as the API answers it (absent values are `null`), written member by member
+    /// in key order, with no dictionary to build and sort: the list writes 50 of these per page.
     var jsonBytes: [UInt8] {
-        var object = JSONObjectWriter()
-        writeMembers(into: &object)
-        return object.finish()
-    }
-
-    /// The members of `json`, in ascending key order.
-    func writeMembers(into object: inout JSONObjectWriter) {
         func optional<T>(_ value: T?, _ wrap: (T) -> JSONValue) -> JSONValue { value.map(wrap) ?? .null }
         let m = metadata
+        var object = JSONObjectWriter()
         object.member("account_id", .string(accountID))
         object.member("api_key_id", optional(m.apiKeyID, JSONValue.string))
         object.member("cost_usd", optional(m.costUSD, JSONValue.double))
@@ -200,6 +174,7 @@ extension GenerationSummary {
         usage.member("prompt_tokens", optional(m.promptTokens, JSONValue.integer))
         object.member("usage", json: usage.finish())
         object.member("user_id", optional(m.userID, JSONValue.string))
+        return object.finish()
     }
 }
 

@@ -14,8 +14,8 @@ struct IngestController {
     }
 
     /// One item of a batch answer; also the body of a single answer that is not an error.
-    struct ItemAnswer: Encodable {
-        struct Problem: Encodable {
+    struct ItemAnswer {
+        struct Problem {
             let code: String
             let message: String
             let field: String?
@@ -25,8 +25,8 @@ struct IngestController {
         var reason: String? = nil
         var error: Problem? = nil
 
-        /// The answer as JSON, written without an encoder (the hot path of every ingest);
-        /// the same text `JSONEncoder` with sorted keys writes.
+        /// The answer as JSON, written without an encoder (the hot path of every ingest): the
+        /// same text `JSONEncoder` with sorted keys wrote before.
         var json: JSONValue {
             var members: [String: JSONValue] = ["status": .string(status)]
             members["id"] = id.map(JSONValue.string)

@@ -397,7 +397,8 @@ public struct JSONWriter {
         }
     }
 
-    private mutating func append(_ text: StaticString) {
+    /// Appends literal JSON syntax (also for `JSONObjectWriter`).
+    fileprivate mutating func append(_ text: StaticString) {
         bytes.append(contentsOf: UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 
@@ -416,15 +417,15 @@ public struct JSONObjectWriter {
     private var lastKey: String?
 
     public init() {
-        writer.append(json: [UInt8(ascii: "{")])
+        writer.append("{")
     }
 
     private mutating func key(_ key: String) {
         assert(lastKey.map { $0 < key } ?? true, "members must come in ascending key order: \(key)")
-        if lastKey != nil { writer.append(json: [UInt8(ascii: ",")]) }
+        if lastKey != nil { writer.append(",") }
         lastKey = key
         writer.write(string: key)
-        writer.append(json: [UInt8(ascii: ":")])
+        writer.append(":")
     }
 
     /// A member with a value.
@@ -441,7 +442,7 @@ public struct JSONObjectWriter {
 
     /// The object's text.
     public mutating func finish() -> [UInt8] {
-        writer.append(json: [UInt8(ascii: "}")])
+        writer.append("}")
         return writer.bytes
     }
 }

@@ -151,16 +151,11 @@ public struct GenerationInput: Sendable, Equatable {
         members["m.streamed"] = m.streamed.map(JSONValue.bool)
         var bodies = ["prompt": prompt, "completion": completion]
         bodies["reasoning"] = reasoning
-        var writer = JSONWriter()
-        writer.append(json: [UInt8(ascii: "{")])
-        for (index, key) in (Array(members.keys) + Array(bodies.keys)).sorted().enumerated() {
-            if index > 0 { writer.append(json: [UInt8(ascii: ",")]) }
-            writer.write(string: key)
-            writer.append(json: [UInt8(ascii: ":")])
-            if let body = bodies[key] { writer.append(json: body) } else { writer.write(members[key]!) }
+        var object = JSONObjectWriter()
+        for key in (Array(members.keys) + Array(bodies.keys)).sorted() {
+            if let body = bodies[key] { object.member(key, json: body) } else { object.member(key, members[key]!) }
         }
-        writer.append(json: [UInt8(ascii: "}")])
-        return writer.bytes
+        return object.finish()
     }
 
     private static func missingOrType(_ field: String, _ what: String) -> FieldError {

@@ -33,20 +33,17 @@ final class WALCheckpointer: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: Self.interval)
                     guard !Task.isCancelled else { return }
-                    _ = try? await Self.checkpoint(connection)
+                    try? await Self.checkpoint(connection)
                 }
             }
         }
     }
 
     /// One checkpoint: passive, or restarting when the log is past `restartFrames`.
-    /// Returns the WAL's frame count before it.
-    @discardableResult
-    static func checkpoint(_ connection: DatabaseActor) async throws -> Int64 {
+    static func checkpoint(_ connection: DatabaseActor) async throws {
         try await connection.read { db in
             let frames = try db.queryFirst("PRAGMA wal_checkpoint(PASSIVE)") { $0.int64(1) } ?? 0
             if frames > restartFrames { _ = try db.queryFirst("PRAGMA wal_checkpoint(RESTART)") { $0.int64(0) } }
-            return frames
         }
     }
 
