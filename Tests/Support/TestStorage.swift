@@ -63,26 +63,6 @@ public enum TestStorage {
         return .postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
     }
 
-    /// `location(for:)` for synchronous callers (tests that run the `iolog` binary and wait for
-    /// it anyway): the database is created through `psql`.
-    public static func locationBlocking(for folder: DataFolder) throws -> StorageLocation {
-        guard let server = serverURL else { return .sqlite(folder) }
-        let name = databaseName(for: folder)
-        let location = StorageLocation.postgres(url: PostgresAdmin.url(server, database: name), connections: 4)
-        // Once per database: every `iolog` a test runs asks again, and each psql blocks a thread.
-        guard PostgresAdmin.created.withLock({ !$0.contains(name) }) else { return location }
-        let create = try ChildProcess(
-            executable: "/usr/bin/psql",
-            arguments: [server, "-qAtc", "SELECT 1 FROM pg_database WHERE datname = '\(name)'", "-c", "CREATE DATABASE \(name)"],
-            environment: ProcessInfo.processInfo.environment
-        )
-        create.waitUntilExit()
-        // A failure here is "already exists" (made by another test or call): the engine will say
-        // if the database is really missing.
-        PostgresAdmin.created.withLock { _ = $0.insert(name) }
-        return location
-    }
-
     /// Opens and migrates the engine for `folder`.
     public static func open(_ folder: DataFolder) async throws -> any StorageEngine {
         let engine = try await location(for: folder).open()
@@ -114,7 +94,7 @@ public enum TestStorage {
 actor PostgresAdmin {
     static let shared = PostgresAdmin()
 
-    /// Databases made in this process, by either path.
+    /// Databases made in this process.
     static let created = Mutex<Set<String>>([])
     private var connection: PostgresConnectionActor?
 

@@ -70,33 +70,14 @@ struct BinaryTests {
         #expect(run.standardError.contains("IOLOG_MASTER_KEY"))
     }
 
-    /// Starts `iolog serve` with `arguments` on a random port and waits for /healthz.
-    func startServe(_ scratch: Scratch, _ arguments: [String]) async throws -> (process: ChildProcess, port: Int, outputPath: String) {
-        let port = Int.random(in: 20_000...60_000)
-        let outputPath = scratch.path + "/stdout-\(port)"
-        #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
-        let process = try binaryProcess(
-            ["serve"] + arguments + ["--data-dir", scratch.dataDir, "--port", String(port)],
-            standardOutput: outputPath
-        )
-        var healthy = false
-        for _ in 0..<150 where !healthy {
-            try await Task.sleep(for: .milliseconds(100))
-            if let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!) {
-                healthy = (response as? HTTPURLResponse)?.statusCode == 200 && String(decoding: data, as: UTF8.self).contains("ok")
-            }
-        }
-        #expect(healthy)
-        return (process, port, outputPath)
-    }
-
     @Test func serveDevCreatesKeyAndTokensAndAnswers() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let (process, port, outputPath) = try await startServe(scratch, ["--dev"])
+        let serve = try await ServeProcess.start(scratch, ["--dev"])
+        let process = serve.process
         defer { if process.isRunning { process.terminate() } }
-        #expect(try String(contentsOfFile: outputPath, encoding: .utf8).contains("Logs page:      http://127.0.0.1:\(port)/login"))
-        let printed = try String(contentsOfFile: outputPath, encoding: .utf8)
+        let printed = try String(contentsOfFile: serve.outputPath, encoding: .utf8)
+        #expect(printed.contains("Logs page:      http://127.0.0.1:\(serve.port)/login"))
         #expect(printed.contains("gateway token:  iolog_gw-"))
         #expect(printed.contains("admin token:    iolog_usr-"))
         let keyMode = try FileManager.default.attributesOfItem(atPath: scratch.dataDir + "/master.key")[.posixPermissions] as? Int
@@ -108,7 +89,7 @@ struct BinaryTests {
         #expect(list.standardOutput.contains("demo-admin"))
 
         process.terminate()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 0)
     }
 
@@ -118,21 +99,21 @@ struct BinaryTests {
         let refused = try await runBinary(["serve", "--demo", "--data-dir", scratch.dataDir])
         #expect(refused.status == 64)
         #expect(refused.standardError.contains("--demo only works together with --dev"))
-        for expected in ["\(DemoData.count) demo generations added", "0 demo generations added"] {
-            let (process, port, outputPath) = try await startServe(scratch, ["--dev", "--demo"])
+        for (run, expected) in ["\(DemoData.count) demo generations added", "0 demo generations added"].enumerated() {
+            let serve = try await ServeProcess.start(scratch, ["--dev", "--demo"], name: "serve-\(run)")
+            let process = serve.process
             defer { if process.isRunning { process.terminate() } }
-            let printed = try String(contentsOfFile: outputPath, encoding: .utf8)
+            let printed = try String(contentsOfFile: serve.outputPath, encoding: .utf8)
             #expect(printed.contains(expected))
             let admin = try #require(printed.split(separator: "\n").first { $0.contains("admin token:") }?.split(separator: " ").last)
-            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/v1/accounts/demo-org/generations?limit=200")!)
-            request.setValue("Bearer \(admin)", forHTTPHeaderField: "Authorization")
-            let (data, _) = try await URLSession.shared.data(for: request)
+            let (status, data) = try await serve.request("/v1/accounts/demo-org/generations?limit=200", token: String(admin))
+            #expect(status == 200)
             let items = try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["data"] as? [[String: Any]])
             #expect(items.count == 200)
             #expect(Set(items.compactMap { $0["model"] as? String }).count >= 5)
             #expect(items.contains { $0["has_reasoning"] as? Bool == true })
             process.terminate()
-            process.waitUntilExit()
+            await process.exited()
         }
     }
 }

@@ -16,10 +16,10 @@ struct CrashTests {
     @Test func sigkillLosesNothingAcknowledged() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }
-        let port = Int.random(in: 20_000...60_000)
+        let port = try freePort()
         let outputPath = scratch.path + "/stdout"
         #expect(FileManager.default.createFile(atPath: outputPath, contents: nil))
-        let server = try binaryProcess(["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)], standardOutput: outputPath)
+        let server = try await binaryProcess(["serve", "--dev", "--data-dir", scratch.dataDir, "--port", String(port)], standardOutput: outputPath)
         defer { if server.isRunning { server.terminate() } }
 
         var token: String?
@@ -61,7 +61,7 @@ struct CrashTests {
                 kill(serverID, SIGKILL)
             }
         }
-        server.waitUntilExit()
+        await server.exited()
         #expect(server.endedBySignal)
 
         let acked = Set(acknowledged.ids)

@@ -103,7 +103,7 @@ struct ErasureCommandTests {
         ])
         let id = filed.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
 
-        let process = try binaryProcess(["deletion", "run", id, "--data-dir", scratch.dataDir])
+        let process = try await binaryProcess(["deletion", "run", id, "--data-dir", scratch.dataDir])
         let storeEngine = try await DataFolder(path: scratch.dataDir).openEngine()
         let store = storeEngine.store
         var partial: DeletionRequest?
@@ -112,7 +112,7 @@ struct ErasureCommandTests {
             try await Task.sleep(for: .milliseconds(2))
         }
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        await process.exited()
         let interrupted = try #require(try await store.deletionRequest(id: id))
         await storeEngine.close()
         #expect(interrupted.status == .running, "the run finished before it could be interrupted; make the test's data larger")

@@ -79,7 +79,7 @@ struct OperationsTests {
         // The first run is killed once it has rewrapped some keys.
         let progress = scratch.path + "/rotate.err"
         let rotate = ["keys", "rotate-master", "--master-key-file", oldFile, "--new-master-key-file", newFile, "--data-dir", scratch.dataDir]
-        let first = try binaryProcess(rotate + ["--batch-size", "1"], standardOutput: "/dev/null", standardError: progress)
+        let first = try await binaryProcess(rotate + ["--batch-size", "1"], standardOutput: "/dev/null", standardError: progress)
         for _ in 0..<1_500 where first.isRunning {
             if ((try? String(contentsOfFile: progress, encoding: .utf8)) ?? "").contains("rewrapped") { break }
             try await Task.sleep(for: .milliseconds(20))

@@ -131,7 +131,7 @@ struct ReplicaTests {
         // holds no body and no token secret.
         for replica in started {
             replica.process.terminate()
-            replica.process.waitUntilExit()
+            await replica.process.exited()
             let output = try String(contentsOfFile: replica.outputPath, encoding: .utf8) + String(contentsOfFile: replica.errorPath, encoding: .utf8)
             #expect(!output.isEmpty)
             #expect(!output.contains(Self.bodyMarker), "a body reached a replica's output")

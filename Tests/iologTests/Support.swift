@@ -2,12 +2,17 @@ import ArgumentParser
 import Foundation
 import IOLogCore
 import IOLogTestSupport
+import Synchronization
 import Testing
 
 @testable import iolog
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
+#endif
+
+#if canImport(Glibc)
+import Glibc
 #endif
 
 /// A fresh folder, removed by `remove()`.
@@ -22,16 +27,16 @@ struct Scratch {
 
 /// The PostgreSQL database of the data folder a command names with `--data-dir`, in a run of
 /// the suite against PostgreSQL (`TestStorage`); nil on SQLite.
-func databaseURL(for arguments: [String]) throws -> String? {
+func databaseURL(for arguments: [String]) async throws -> String? {
     guard TestStorage.isPostgres, let flag = arguments.firstIndex(of: "--data-dir"), flag + 1 < arguments.count else { return nil }
-    guard case .postgres(let url, _) = try TestStorage.locationBlocking(for: DataFolder(path: arguments[flag + 1])) else { return nil }
+    guard case .postgres(let url, _) = try await TestStorage.location(for: DataFolder(path: arguments[flag + 1])) else { return nil }
     return url
 }
 
 /// Parses and runs a command in-process, as `iolog` would (with `--database-url` in a
 /// PostgreSQL run).
 func runInProcess(_ arguments: [String]) async throws {
-    let arguments = try arguments + (databaseURL(for: arguments).map { ["--database-url", $0] } ?? [])
+    let arguments = try await arguments + (databaseURL(for: arguments).map { ["--database-url", $0] } ?? [])
     var command = try IOLog.parseAsRoot(arguments)
     if var asyncCommand = command as? any AsyncParsableCommand {
         try await asyncCommand.run()
@@ -57,6 +62,36 @@ struct BinaryRun {
     let standardError: String
 }
 
+/// Ports this process has handed out, so two tests never get the same one.
+private let handedOutPorts = Mutex<Set<Int>>([])
+
+/// A port for a server under test that nothing on this machine listens on, picked below the
+/// kernel's ephemeral range: a port picked inside it can be taken meanwhile by any outgoing
+/// connection, or by a test server that asked for port 0 (a server refusing to start then
+/// looks like one that is slow to start).
+func freePort() throws -> Int {
+    let range = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+        .split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+    let ephemeralStart = range?.first ?? 32_768
+    for _ in 0..<200 {
+        let port = Int.random(in: 10_000..<max(ephemeralStart, 10_001))
+        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { continue }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        if bound == 0 { return port }
+    }
+    Issue.record("no free port below \(ephemeralStart)")
+    throw CancellationError()
+}
+
 /// The `iolog` executable that `swift build` put next to the test bundle.
 func iologBinary() throws -> URL {
     let candidates = [
@@ -78,11 +113,11 @@ func binaryProcess(
     environment: [String: String] = [:],
     standardOutput: String? = nil,
     standardError: String? = nil
-) throws -> ChildProcess {
+) async throws -> ChildProcess {
     var env = ProcessInfo.processInfo.environment
     env.removeValue(forKey: "IOLOG_MASTER_KEY")
     // A PostgreSQL run reaches the database through the environment variable.
-    if let url = try databaseURL(for: arguments) { env[StorageLocation.databaseURLVariable] = url }
+    if let url = try await databaseURL(for: arguments) { env[StorageLocation.databaseURLVariable] = url }
     return try ChildProcess(
         executable: try iologBinary().path,
         arguments: arguments,
@@ -99,7 +134,7 @@ func runBinary(_ arguments: [String], environment: [String: String] = [:]) async
         try? FileManager.default.removeItem(atPath: outputs + ".out")
         try? FileManager.default.removeItem(atPath: outputs + ".err")
     }
-    let process = try binaryProcess(arguments, environment: environment, standardOutput: outputs + ".out", standardError: outputs + ".err")
+    let process = try await binaryProcess(arguments, environment: environment, standardOutput: outputs + ".out", standardError: outputs + ".err")
     await process.exited()
     return BinaryRun(
         status: process.terminationStatus,
@@ -122,11 +157,11 @@ struct ServeProcess: @unchecked Sendable {
         environment: [String: String] = [:],
         name: String = "serve"
     ) async throws -> ServeProcess {
-        let port = Int.random(in: 20_000...60_000)
+        let port = try freePort()
         let errorPath = scratch.path + "/\(name).err"
         let outputPath = scratch.path + "/\(name).out"
         #expect(FileManager.default.createFile(atPath: errorPath, contents: nil))
-        let process = try binaryProcess(
+        let process = try await binaryProcess(
             ["serve", "--data-dir", scratch.dataDir, "--port", String(port)] + arguments,
             environment: environment,
             standardOutput: outputPath,
