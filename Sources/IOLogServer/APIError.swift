@@ -43,6 +43,14 @@ extension APIError {
     /// The same answer for an unknown account and for one the caller does not belong to.
     static let accountNotFound = APIError(status: .notFound, code: "not_found", message: "no such account")
 
+    /// The database cannot be reached or written for now (`StorageFailure`).
+    static let storageUnavailable = APIError(
+        status: .serviceUnavailable,
+        code: "unavailable",
+        message: "the database cannot be reached or written right now; nothing was stored; retry shortly",
+        headers: [.retryAfter: "5"]
+    )
+
     static let overloaded = APIError(
         status: .serviceUnavailable,
         code: "overloaded",
@@ -78,6 +86,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch is CommitQueueFull {
             // A commit queue (ingest, or the audit of content reads) is full: push back.
             throw APIError.overloaded
+        } catch let error as any StorageFailure where error.isUnavailability {
+            // A full disk, a read-only file, the database server down: retried later, never a 500.
+            context.logger.error("storage unavailable", metadata: .describing(error))
+            throw APIError.storageUnavailable
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {

@@ -168,13 +168,18 @@ struct ServeProcess: @unchecked Sendable {
             standardError: errorPath
         )
         let served = ServeProcess(process: process, port: port, errorPath: errorPath, outputPath: outputPath)
+        try await served.waitUntilHealthy(name: name)
+        return served
+    }
+
+    /// Waits until /healthz answers 200 (up to 20 s), or the process has ended.
+    func waitUntilHealthy(name: String = "serve") async throws {
         var healthy = false
         for _ in 0..<200 where !healthy && process.isRunning {
             try await Task.sleep(for: .milliseconds(100))
-            healthy = (try? await served.request("/healthz").status) == 200
+            healthy = (try? await request("/healthz").status) == 200
         }
-        #expect(healthy, "\(name) did not start: \(served.errors)")
-        return served
+        #expect(healthy, "\(name) did not start: \(errors)")
     }
 
     /// What the process wrote on standard error so far.

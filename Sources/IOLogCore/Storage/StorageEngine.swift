@@ -18,6 +18,17 @@ public protocol StorageEngine: Sendable {
     func close() async
 }
 
+/// An engine's error that can say the database is out of reach or cannot be written right now:
+/// a full disk, an I/O error, a read-only file, the server down or refusing connections. The
+/// service answers those 503 with `Retry-After`, never 500: nothing was acknowledged, nothing
+/// stored was harmed, and the same request succeeds once the cause is gone. Which of its errors
+/// those are, each engine decides.
+public protocol StorageFailure: Error {
+    /// True when the database is unreachable or unwritable for now, not when the request or
+    /// the stored data is at fault.
+    var isUnavailability: Bool { get }
+}
+
 /// Where the data lives: the data folder's SQLite files, or a PostgreSQL database.
 public enum StorageLocation: Sendable {
     case sqlite(DataFolder)

@@ -128,6 +128,13 @@ struct PageErrorMiddleware: RouterMiddleware {
             return PageError(status: error.status, heading: error.status.reasonPhrase, message: error.message)
         case let error as HTTPError where error.status == .notFound:
             return .notFound
+        case let error as any StorageFailure where error.isUnavailability:
+            logger.error("storage unavailable", metadata: .describing(error))
+            return PageError(
+                status: .serviceUnavailable,
+                heading: "Temporarily unavailable",
+                message: "The database cannot be reached right now. Try again in a few seconds."
+            )
         case let error as IOLogError where error.isContentUnavailable:
             // Names the generation and field, never content.
             logger.error("stored content unavailable", metadata: ["reason": "\(error.message)"])

@@ -8,7 +8,7 @@ import Foundation
 /// dropped), and data exceptions (class 22), whose primary message can quote the rejected
 /// value, are reported as just "data exception". Connection failures carry libpq's text,
 /// which names the host and user but never the password (the connection string is not kept).
-public struct PostgresError: Error, Sendable, CustomStringConvertible {
+public struct PostgresError: StorageFailure, Sendable, CustomStringConvertible {
     /// The five-character SQLSTATE, e.g. "23505" for a unique violation, "08000" when
     /// connecting failed (libpq reports no SQLSTATE for that).
     public let sqlState: String
@@ -31,6 +31,14 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// 57P03 cannot connect now). A retry on a new connection may cure it.
     public var isConnectionFailure: Bool {
         sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState)
+    }
+
+    /// True when the server cannot be reached or cannot write for now: a connection failure
+    /// (`isConnectionFailure`), insufficient resources (class 53: disk full, out of memory, too
+    /// many connections), a read-only transaction (25006: a standby, or
+    /// `default_transaction_read_only`), an I/O error (58030) or a lock not available (55P03).
+    public var isUnavailability: Bool {
+        isConnectionFailure || sqlState.hasPrefix("53") || ["25006", "58030", "55P03"].contains(sqlState)
     }
 
     /// True when the server aborted the transaction to keep transactions serializable (40001)
