@@ -93,7 +93,8 @@ struct IngestTests {
         ("usage.prompt_tokens", ["usage": ["prompt_tokens": "12"]]), ("cost_usd", ["cost_usd": -0.1]),
         ("cost_usd", ["cost_usd": "free"]), ("latency_ms", ["latency_ms": -5]), ("streamed", ["streamed": "yes"]),
         ("finish_reason", ["finish_reason": 1]), ("prompt", ["prompt": NSNull()]),
-        ("completion", ["completion": NSNull()]),
+        ("completion", ["completion": NSNull()]), ("model", ["model": "gpt\u{0}4"]), ("provider", ["provider": "Open\u{1B}[31mAI"]),
+        ("model", ["model": "line\nbreak"]), ("model", ["model": "a\u{85}b"]), ("finish_reason", ["finish_reason": "stop\u{202E}pots"]),
     ]
 
     @Test("every validation error names its field", arguments: 0..<invalidFields.count)

@@ -186,9 +186,22 @@ public struct GenerationInput: Sendable, Equatable {
             guard !text.isEmpty, text.utf8.count <= maximumLabelLength else {
                 throw FieldError(field: field, message: "\(field) must be 1–\(maximumLabelLength) bytes")
             }
+            guard !text.unicodeScalars.contains(where: isControl) else {
+                throw FieldError(field: field, message: "\(field) must not contain control characters")
+            }
             return text
         default:
             throw FieldError(field: field, message: "\(field) must be a string")
+        }
+    }
+
+    /// Characters a label may not hold: C0 controls (NUL, newlines, escape), DEL, C1 controls
+    /// and the bidirectional overrides and isolates. Labels are shown in tables and filters and
+    /// copied into log lines; there they would cut, colour or reorder the text around them.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
         }
     }
 
