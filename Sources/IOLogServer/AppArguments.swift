@@ -32,6 +32,8 @@ public protocol AppArguments: Sendable {
     var retentionInterval: Duration? { get }
     /// Slow-client protection: header and body deadlines, idle timeout, connection cap.
     var connectionLimits: ConnectionLimits { get }
+    /// Failed authentications one client address may make before they are answered 429.
+    var authFailurePolicy: AuthFailurePolicy { get }
 }
 
 extension AppArguments {
@@ -46,6 +48,7 @@ extension AppArguments {
     public var retention: RetentionPolicy { .default }
     public var retentionInterval: Duration? { AppDefaults.retentionInterval }
     public var connectionLimits: ConnectionLimits { .default }
+    public var authFailurePolicy: AuthFailurePolicy { .default }
 }
 
 /// Defaults shared by the command line and the tests.

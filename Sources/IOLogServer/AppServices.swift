@@ -20,6 +20,7 @@ public struct AppServices: Service {
     public let maximumBodyBytes: Int
     public let bodyBudget: BodyBudget
     public let retention: RetentionPolicy
+    let authFailures: AuthFailureLimiter
     let denials = DenialQueue()
     let logger: Logger
 
@@ -71,6 +72,7 @@ public struct AppServices: Service {
             maximumBodyBytes: arguments.maximumBodyBytes,
             bodyBudget: BodyBudget(capacity: arguments.bodyBudgetBytes),
             retention: arguments.retention,
+            authFailures: AuthFailureLimiter(policy: arguments.authFailurePolicy),
             logger: logger
         )
     }

@@ -41,11 +41,18 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
     router.add(middleware: RequestTelemetryMiddleware(metrics: services.metrics))
     router.add(middleware: SecurityHeadersMiddleware())
     router.add(middleware: APIErrorMiddleware())
-    router.add(middleware: BodyBudgetMiddleware(budget: services.bodyBudget, maximumBodyBytes: services.maximumBodyBytes))
+    // Bodies outside the API are forms of at most 16 KiB; a body sent to the API reserves its
+    // size only once its token is known to be valid, so no one without a token can hold the
+    // budget (and stall every gateway's ingest) by trickling a large body in.
+    router.add(
+        middleware: BodyBudgetMiddleware(budget: services.bodyBudget, maximumBodyBytes: PagesController.maximumFormBytes, skippingPrefix: "/v1/")
+    )
     HealthController(store: services.store).register(on: router)
     MetricsController(services: services).register(on: router)
 
-    let api = router.group("v1").add(middleware: AuthenticationMiddleware(tokens: services.tokens, metrics: services.metrics))
+    let api = router.group("v1")
+        .add(middleware: AuthenticationMiddleware(tokens: services.tokens, metrics: services.metrics, failures: services.authFailures))
+        .add(middleware: BodyBudgetMiddleware(budget: services.bodyBudget, maximumBodyBytes: services.maximumBodyBytes))
     IngestController(services: services).register(on: api.group("generations").add(middleware: RequireKind(.gateway, metrics: services.metrics)))
     PlatformController(services: services).register(on: api.group("accounts").add(middleware: RequireKind(.platform, metrics: services.metrics)))
     let admin = api.group("accounts/:account").add(middleware: AccountAdminMiddleware(services: services))

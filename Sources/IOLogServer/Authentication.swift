@@ -4,10 +4,13 @@ import IOLogCore
 /// Establishes who is calling from `Authorization: Bearer <token>`; 401 without a valid token.
 ///
 /// Nothing caches the lookup, so a token revoked with `iolog tokens revoke` is refused at once.
+/// A failure past the client address's budget is 429 instead (`AuthFailureLimiter`); a valid
+/// token always passes.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = IOLogRequestContext
     let tokens: TokenService
     let metrics: ServiceMetrics
+    let failures: AuthFailureLimiter
 
     func handle(
         _ request: Request,
@@ -19,21 +22,29 @@ struct AuthenticationMiddleware: RouterMiddleware {
         guard let header = request.headers[.authorization], header.count > 7,
             header.prefix(7).lowercased() == "bearer "
         else {
-            metrics.accessDenied(kind: "no_token")
-            throw APIError.unauthorized("send Authorization: Bearer <token>")
+            throw refusal("no_token", APIError.unauthorized("send Authorization: Bearer <token>"), context)
         }
         var token = header.dropFirst(7)
         while token.first == " " || token.first == "\t" { token.removeFirst() }
         while token.last == " " || token.last == "\t" { token.removeLast() }
         let presented = String(token)
         guard let principal = try await tokens.authenticate(presented) else {
-            metrics.accessDenied(kind: "bad_token")
-            throw APIError.unauthorized("the token is unknown or revoked")
+            throw refusal("bad_token", APIError.unauthorized("the token is unknown or revoked"), context)
         }
         var context = context
         context.principal = principal
         context.logger[metadataKey: "token"] = .string(principal.tokenID)
         return try await next(request, context)
+    }
+
+    /// `unauthorized`, or 429 once the caller's address has used up its failures. Logged with
+    /// the client's address (never the token presented), counted by `kind`.
+    private func refusal(_ kind: String, _ unauthorized: APIError, _ context: Context) -> APIError {
+        let wait = failures.fail(from: context.remoteAddress)
+        let counted = wait == nil ? kind : "rate_limited"
+        metrics.accessDenied(kind: counted)
+        context.logger.notice("authentication refused", metadata: ["kind": "\(counted)", "client": "\(context.clientAddress)"])
+        return wait.map { APIError.tooManyFailures(retryAfter: $0) } ?? unauthorized
     }
 }
 

@@ -38,11 +38,16 @@ public final class BodyBudget: Sendable {
 struct BodyBudgetMiddleware: RouterMiddleware {
     typealias Context = IOLogRequestContext
     let budget: BodyBudget
-    /// The largest body accepted (`--max-body-bytes`): what a chunked body reserves, and the
-    /// size past which the handler answers 413 (so such a body reserves nothing).
+    /// The largest body the routes behind it accept (`--max-body-bytes` for the API, the form
+    /// limit for pages): what a chunked body reserves, and the size past which the handler
+    /// answers 413 (so such a body reserves nothing).
     let maximumBodyBytes: Int
+    /// Paths under this prefix are left to another instance further in (the API's, behind
+    /// authentication).
+    var skippingPrefix: String? = nil
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let skippingPrefix, request.uri.path.hasPrefix(skippingPrefix) { return try await next(request, context) }
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         let chunked = request.headers[.transferEncoding] != nil
         let bytes: Int

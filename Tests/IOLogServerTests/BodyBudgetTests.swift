@@ -72,6 +72,38 @@ struct BodyBudgetTests {
         }
     }
 
+    @Test("without a valid token a body reserves nothing, and a page's form at most 16 KiB: no one can stall ingest unauthenticated")
+    func unauthenticatedBodiesHoldNoBudget() async throws {
+        let fixture = try await Fixture {
+            $0.maximumBodyBytes = 64 * 1024
+            $0.bodyBudgetBytes = 64 * 1024
+        }
+        defer { fixture.remove() }
+        try await fixture.withApp(mode: .live) { client in
+            let port = try #require(client.port)
+            // Trickled bodies: to the API with an unknown token, to the API with none, and a
+            // sign-in form that declares the whole budget.
+            var held: [RawConnection] = []
+            for (path, authorization) in [
+                ("/v1/generations", "Authorization: Bearer iolog_gw-00_\(String(repeating: "0", count: 64))\r\n"), ("/v1/generations", ""),
+                ("/login", ""),
+            ] {
+                let connection = try RawConnection(port: port)
+                connection.send(
+                    "POST \(path) HTTP/1.1\r\nHost: x\r\n\(authorization)Content-Type: application/json\r\n"
+                        + "Content-Length: \(64 * 1024)\r\n\r\n{\"id\""
+                )
+                held.append(connection)
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            // The gateway's body of about 48 KiB still fits: only the form's 16 KiB is held.
+            let large = Payload(raw: String(repeating: " ", count: 48 * 1024) + String(decoding: generation("gen-large").data, as: UTF8.self))
+            let (status, _) = try await client.ingest(large, token: fixture.gateway)
+            #expect(status == .created)
+            _ = held
+        }
+    }
+
     @Test("serve refuses a budget smaller than the largest body")
     func budgetBelowBodyLimit() async throws {
         let fixture = try await Fixture {

@@ -22,6 +22,7 @@ struct TestArguments: AppArguments {
     var clock = Clock.fixed(Fixture.now.date)
     var retentionInterval: Duration? = nil
     var connectionLimits = ConnectionLimits.default
+    var authFailurePolicy = AuthFailurePolicy.default
 
     init(folder: String, masterKey: MasterKey? = nil) async throws {
         dataFolder = DataFolder(path: folder)

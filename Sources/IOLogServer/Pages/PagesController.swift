@@ -12,6 +12,8 @@ struct PagesController {
 
     /// Rows per page of the logs list.
     static let pageSize = 50
+    /// The largest form body a page accepts.
+    static let maximumFormBytes = 16 * 1024
 
     func register(on router: Router<IOLogRequestContext>) {
         let pages = router.group().add(middleware: PageErrorMiddleware(renderer: renderer))
@@ -49,13 +51,30 @@ struct PagesController {
         }
         let token = (form.token ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         do {
-            let (cookie, _) = try await services.sessions.login(token: token)
+            let (cookie, session) = try await services.sessions.login(token: token)
+            context.logger.notice("signed in", metadata: ["token": "\(session.record.tokenID)", "client": "\(context.clientAddress)"])
             var response = Response.redirect(to: PageURL.safeNext(form.next), type: .normal)
             response.setCookie(WebCookie.make(WebCookie.session, value: cookie, maxAge: Int(SessionService.lifetimeSeconds), request: request))
             response.setCookie(WebCookie.make(WebCookie.loginCSRF, value: "", maxAge: 0, request: request))
             return response
         } catch let error as SessionService.LoginError {
-            return try loginPage(request, next: form.next, error: error.message, status: .unauthorized)
+            let wait = services.authFailures.fail(from: context.remoteAddress)
+            context.logger.notice(
+                "sign-in refused",
+                metadata: ["kind": "\(wait == nil ? "bad_token" : "rate_limited")", "client": "\(context.clientAddress)"]
+            )
+            guard let wait else {
+                return try loginPage(request, next: form.next, error: error.message, status: .unauthorized)
+            }
+            services.metrics.accessDenied(kind: "rate_limited")
+            var response = try loginPage(
+                request,
+                next: form.next,
+                error: "Too many failed sign-ins from your address. Wait \(AuthFailureLimiter.retryAfterText(wait)) seconds, then try again.",
+                status: .tooManyRequests
+            )
+            response.headers[.retryAfter] = AuthFailureLimiter.retryAfterText(wait)
+            return response
         }
     }
 
@@ -317,7 +336,7 @@ struct PagesController {
         }
         let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: 16 * 1024)
+            buffer = try await request.body.collect(upTo: Self.maximumFormBytes)
         } catch {
             throw PageError(status: .contentTooLarge, heading: "Form too large", message: "The form is larger than 16 KiB.")
         }
