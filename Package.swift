@@ -107,6 +107,12 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libFuzzer harnesses (scripts/fuzz builds them with the fuzzer and address sanitizers).
+        .executableTarget(
+            name: "iolog-fuzz",
+            dependencies: ["IOLogCore"],
+            swiftSettings: strict
+        ),
         // What every test target shares: which engine the suite runs against (TestStorage).
         .target(
             name: "IOLogTestSupport",

@@ -103,50 +103,21 @@ enum QueryParameters {
         return String(value)
     }
 
-    /// The list filters. With `daysAllowed` (the Logs page's date inputs), `from` and `to` may
-    /// also be plain dates: `from` a day means its start, `to` a day means through its end (UTC).
+    /// The list filters (`GenerationFilter.init(query:daysAllowed:)`).
     static func filter(_ request: Request, daysAllowed: Bool = false) throws -> GenerationFilter {
-        var filter = GenerationFilter()
-        for (name, keyPath) in [("model", \GenerationFilter.model), ("provider", \.provider)] {
-            if let text = value(request, name) {
-                guard text.utf8.count <= GenerationInput.maximumLabelLength else {
-                    throw APIError.invalid(FieldError(field: name, message: "\(name) must be at most 256 bytes"))
-                }
-                filter[keyPath: keyPath] = text
-            }
+        do {
+            return try GenerationFilter(query: { value(request, $0) }, daysAllowed: daysAllowed)
+        } catch {
+            throw APIError.invalid(error)
         }
-        if let user = value(request, "user_id") {
-            guard Identifier.isValid(user) else {
-                throw APIError.invalid(FieldError(field: "user_id", message: "user_id must be 1–128 characters of A-Z a-z 0-9 . _ : -"))
-            }
-            filter.userID = user
-        }
-        for (name, keyPath) in [("from", \GenerationFilter.from), ("to", \.to)] {
-            if let text = value(request, name) {
-                if daysAllowed, let day = RFC3339.parse(text + "T00:00:00Z"), text.utf8.count == 10 {
-                    filter[keyPath: keyPath] = name == "to" ? Timestamp(micros: day.micros + 86_400_000_000) : day
-                    continue
-                }
-                guard let time = RFC3339.parse(text) else {
-                    throw APIError.invalid(
-                        FieldError(field: name, message: "\(name) must be an RFC 3339 timestamp\(daysAllowed ? " or a date (YYYY-MM-DD)" : "")")
-                    )
-                }
-                filter[keyPath: keyPath] = time
-            }
-        }
-        if let from = filter.from, let to = filter.to, from >= to {
-            throw APIError.invalid(FieldError(field: "to", message: "to must be after from"))
-        }
-        return filter
     }
 
     static func limit(_ request: Request, default defaultLimit: Int) throws -> Int {
-        guard let text = value(request, "limit") else { return defaultLimit }
-        guard let limit = Int(text), (1...ReadService.maximumPageSize).contains(limit) else {
-            throw APIError.invalid(FieldError(field: "limit", message: "limit must be a whole number from 1 to \(ReadService.maximumPageSize)"))
+        do {
+            return try GenerationFilter.pageLimit(value(request, "limit"), default: defaultLimit)
+        } catch {
+            throw APIError.invalid(error)
         }
-        return limit
     }
 }
 

@@ -62,6 +62,13 @@ public struct BodyEnvelope: Sendable {
     public struct Sealer: Sendable {
         let dataKey: DataKey
 
+        init(dataKey: DataKey) { self.dataKey = dataKey }
+
+        /// A sealer over a key the caller holds itself, outside any keyring (the fuzz harness).
+        public init(key: SymmetricKey, version: UInt32, accountID: String) {
+            dataKey = DataKey(accountID: accountID, version: version, key: key)
+        }
+
         /// Seals `plaintext` as `field` of generation `generationID`.
         public func seal(_ plaintext: [UInt8], generationID: String, field: BodyField) throws -> [UInt8] {
             let header = BodyEnvelope.header(keyVersion: dataKey.version)
@@ -96,13 +103,7 @@ public struct BodyEnvelope: Sendable {
         field: BodyField,
         keys: inout [UInt32: SymmetricKey]
     ) async throws -> [UInt8] {
-        guard sealed.count >= Self.headerByteCount + AESGCM.nonceByteCount + AESGCM.tagByteCount,
-            sealed[0] == Self.formatVersion
-        else {
-            throw IOLogError.corrupted("the \(field.rawValue) of generation \(generationID) has an unknown or damaged layout")
-        }
-        let header = Array(sealed[..<Self.headerByteCount])
-        let keyVersion = header[1...4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard let keyVersion = Self.keyVersion(of: sealed) else { throw Self.damagedLayout(field, generationID) }
         let key: SymmetricKey
         if let known = keys[keyVersion] {
             key = known
@@ -110,7 +111,24 @@ public struct BodyEnvelope: Sendable {
             key = try await keyring.key(for: accountID, version: keyVersion)
             keys[keyVersion] = key
         }
-        let aad = Self.associatedData(header: header, accountID: accountID, generationID: generationID, field: field)
+        return try Self.open(sealed, key: key, accountID: accountID, generationID: generationID, field: field)
+    }
+
+    /// Opens `sealed` with `key`, the data key its header names: the layout check and the
+    /// authenticated decryption, without the keyring. Whatever the bytes, it returns the body
+    /// that was sealed there or throws `corrupted`; it never returns unauthenticated bytes.
+    public static func open(
+        _ sealed: [UInt8],
+        key: SymmetricKey,
+        accountID: String,
+        generationID: String,
+        field: BodyField
+    ) throws(IOLogError) -> [UInt8] {
+        guard sealed.count >= headerByteCount + AESGCM.nonceByteCount + AESGCM.tagByteCount, sealed[0] == formatVersion else {
+            throw damagedLayout(field, generationID)
+        }
+        let header = Array(sealed[..<headerByteCount])
+        let aad = associatedData(header: header, accountID: accountID, generationID: generationID, field: field)
         do {
             let box = try AESGCM.SealedBox(combined: sealed[Self.headerByteCount...])
             return try AESGCM.open(box, using: key, authenticating: aad)
@@ -119,6 +137,10 @@ public struct BodyEnvelope: Sendable {
                 "the \(field.rawValue) of generation \(generationID) does not decrypt (tampered, moved or wrong key)"
             )
         }
+    }
+
+    private static func damagedLayout(_ field: BodyField, _ generationID: String) -> IOLogError {
+        IOLogError.corrupted("the \(field.rawValue) of generation \(generationID) has an unknown or damaged layout")
     }
 
     /// The data key version recorded in a sealed body's header, or nil if it has no header.

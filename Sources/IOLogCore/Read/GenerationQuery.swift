@@ -18,6 +18,51 @@ public struct GenerationFilter: Sendable, Equatable {
         self.to = to
     }
 
+    /// The filters of a list or export query: `query` gives a parameter's value (nil when absent
+    /// or empty). With `daysAllowed` (the Logs page's date inputs), `from` and `to` may also be
+    /// plain dates: `from` a day means its start, `to` a day means through its end (UTC).
+    public init(query: (String) -> String?, daysAllowed: Bool = false) throws(FieldError) {
+        self.init()
+        for (name, keyPath) in [("model", \GenerationFilter.model), ("provider", \.provider)] {
+            if let text = query(name) {
+                guard text.utf8.count <= GenerationInput.maximumLabelLength else {
+                    throw FieldError(field: name, message: "\(name) must be at most \(GenerationInput.maximumLabelLength) bytes")
+                }
+                self[keyPath: keyPath] = text
+            }
+        }
+        if let user = query("user_id") {
+            guard Identifier.isValid(user) else {
+                throw FieldError(field: "user_id", message: "user_id must be 1–128 characters of A-Z a-z 0-9 . _ : -")
+            }
+            userID = user
+        }
+        for (name, keyPath) in [("from", \GenerationFilter.from), ("to", \.to)] {
+            if let text = query(name) {
+                if daysAllowed, text.utf8.count == 10, let day = RFC3339.parse(text + "T00:00:00Z") {
+                    self[keyPath: keyPath] = name == "to" ? Timestamp(micros: day.micros + 86_400_000_000) : day
+                    continue
+                }
+                guard let time = RFC3339.parse(text) else {
+                    throw FieldError(field: name, message: "\(name) must be an RFC 3339 timestamp\(daysAllowed ? " or a date (YYYY-MM-DD)" : "")")
+                }
+                self[keyPath: keyPath] = time
+            }
+        }
+        if let from, let to, from >= to {
+            throw FieldError(field: "to", message: "to must be after from")
+        }
+    }
+
+    /// A `limit` parameter: a whole number from 1 to `ReadService.maximumPageSize`.
+    public static func pageLimit(_ text: String?, default defaultLimit: Int) throws(FieldError) -> Int {
+        guard let text else { return defaultLimit }
+        guard let limit = Int(text), (1...ReadService.maximumPageSize).contains(limit) else {
+            throw FieldError(field: "limit", message: "limit must be a whole number from 1 to \(ReadService.maximumPageSize)")
+        }
+        return limit
+    }
+
     /// The filter as compact JSON, for audit events (names and times only).
     public var auditDescription: String {
         var members: [String: JSONValue] = [:]
