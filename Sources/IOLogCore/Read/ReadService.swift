@@ -85,6 +85,12 @@ public struct ReadService: Sendable {
     public func open(_ sealed: SealedGeneration) async throws -> GenerationDetail {
         // The bodies of one generation share a key version: one keyring read for all of them.
         var keys: [UInt32: SymmetricKey] = [:]
+        return try await open(sealed, keys: &keys)
+    }
+
+    /// `open`, with the data keys read so far (`keys`): an export reads each key version of
+    /// the account once, not once per row.
+    func open(_ sealed: SealedGeneration, keys: inout [UInt32: SymmetricKey]) async throws -> GenerationDetail {
         func body(_ bytes: [UInt8], _ field: BodyField) async throws -> OpenedBody {
             let text = try await envelope.open(bytes, accountID: sealed.accountID, generationID: sealed.id, field: field, keys: &keys)
             return OpenedBody(text: text, generationID: sealed.id, field: field)
@@ -118,6 +124,9 @@ public struct ReadService: Sendable {
         /// when it fails (then the error is rethrown).
         public func run(emit: (GenerationDetail) async throws -> Void) async throws {
             var sent = 0
+            // Each key version is read from the keyring once for the whole export: per row, the
+            // reads queued behind ingest's commits made a busy server's export crawl.
+            var keys: [UInt32: SymmetricKey] = [:]
             do {
                 var cursor: ListCursor?
                 while true {
@@ -128,7 +137,7 @@ public struct ReadService: Sendable {
                         limit: ReadService.exportPageSize
                     )
                     for sealed in page {
-                        try await emit(try await service.open(sealed))
+                        try await emit(try await service.open(sealed, keys: &keys))
                         sent += 1
                     }
                     guard page.count == ReadService.exportPageSize, let last = page.last else { break }
