@@ -1,6 +1,7 @@
 -- wrk script: POST generations to iolog with unique ids.
 -- Environment: IOLOG_TOKEN (gateway token), IOLOG_ACCOUNT, IOLOG_CREATED_AT, IOLOG_BATCH (items per request, 0 = single),
--- IOLOG_ID_PREFIX (keeps ids apart when several wrk processes run at once), IOLOG_DELAY_MS (pacing).
+-- IOLOG_ID_PREFIX (keeps ids apart when several wrk processes run at once), IOLOG_DELAY_MS (pacing),
+-- IOLOG_ACK_DIR (single POSTs: each thread appends the id of every 201 to a file there; scripts/soak).
 local threads = {}
 local counter = 0
 
@@ -46,7 +47,18 @@ if pause then
   function delay() return pause end
 end
 
+local ack_dir = os.getenv("IOLOG_ACK_DIR")
+local acks = nil
+
+function init(args)
+  if ack_dir then acks = io.open(ack_dir .. "/ack-" .. prefix .. "-" .. tid, "a") end
+end
+
 function response(status, headers, body)
+  if acks and status == 201 then
+    local id = string.match(body, '"id":"([^"]+)"')
+    if id then acks:write(id, "\n"); acks:flush() end
+  end
   local expected = (batch > 0 and status == 200) or (batch == 0 and status == 201)
   if not expected or (batch > 0 and string.find(body, '"error"', 1, true)) then unexpected = unexpected + 1 end
 end
