@@ -17,7 +17,8 @@ struct AuthFailureLimitTests {
     func apiFailuresAreLimitedNotValidTokens() async throws {
         let fixture = try await Fixture { $0.authFailurePolicy = AuthFailurePolicy(burst: 3, refill: .seconds(60)) }
         defer { fixture.remove() }
-        try await fixture.withApp(mode: .live) { client in
+        let logs = LogCapture()
+        try await fixture.withApp(logs: logs, mode: .live) { client in
             func list(_ token: String?) async throws -> TestResponse {
                 try await client.execute(
                     uri: "/v1/accounts/org_acme/generations",
@@ -40,6 +41,13 @@ struct AuthFailureLimitTests {
             #expect(stored.0 == .created)
             #expect(try await list(fixture.member).status == .forbidden)
         }
+        // Each refusal is a notice line with its kind and the client's address, never the token.
+        let refusals = logs.objects.filter { $0["message"] as? String == "authentication refused" }
+        #expect(refusals.count == 6)
+        #expect(refusals.compactMap { $0["kind"] as? String }.filter { $0 == "rate_limited" }.count == 3)
+        #expect(refusals.allSatisfy { $0["client"] as? String == "127.0.0.1" })
+        #expect(refusals.allSatisfy { $0["level"] as? String == "notice" })
+        #expect(!logs.text.contains(String(Self.unknownToken.split(separator: "_").last!)))
     }
 
     @Test("the budget refills with time")
