@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import IOLogCore
 import Logging
+import NIOHTTP1
 
 /// An error answered as the contract's JSON shape:
 /// `{"error": {"code": "...", "message": "...", "field": "..."}}`.
@@ -90,6 +91,11 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // A full disk, a read-only file, the database server down: retried later, never a 500.
             context.logger.error("storage unavailable", metadata: .describing(error))
             throw APIError.storageUnavailable
+        } catch is HTTPParserError {
+            // A malformed chunk size or framing, or a client that hung up mid-body: the request
+            // is not valid HTTP, which is the client's fault, not the server's.
+            context.logger.info("malformed request body framing")
+            throw APIError(status: .badRequest, code: "invalid_request", message: "the request is not valid HTTP/1.1 (malformed body framing)")
         } catch let error as HTTPError {
             throw APIError(status: error.status, code: Self.code(for: error.status), message: error.body ?? error.status.reasonPhrase)
         } catch let error as any HTTPResponseError {

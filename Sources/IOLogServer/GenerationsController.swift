@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import IOLogCore
 import Logging
 
@@ -95,11 +96,23 @@ struct GenerationsController {
 /// Thrown from an export's body to end the connection early; carries nothing.
 struct ExportAborted: Error {}
 
+extension Request {
+    /// The query string read as HTML forms and most HTTP clients write it
+    /// (`application/x-www-form-urlencoded`): `+` is a space, so `model=my+model` finds "my
+    /// model"; a plus sign itself arrives as `%2B`. Hummingbird's `queryParameters` decodes
+    /// percent-escapes only, so the Logs page's own filter form found nothing for a model or
+    /// provider with a space in its name.
+    var formQuery: FlatDictionary<Substring, Substring> {
+        guard let query = uri.query, query.contains("+") else { return uri.queryParameters }
+        return URI("?" + query.replacingOccurrences(of: "+", with: "%20")).queryParameters
+    }
+}
+
 /// Query-string parsing for the list, export and audit pages. Empty values count as absent,
 /// so a filter form submitted with blank fields means "no filter".
 enum QueryParameters {
     static func value(_ request: Request, _ name: String) -> String? {
-        guard let value = request.uri.queryParameters[Substring(name)], !value.isEmpty else { return nil }
+        guard let value = request.formQuery[Substring(name)], !value.isEmpty else { return nil }
         return String(value)
     }
 

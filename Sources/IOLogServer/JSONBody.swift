@@ -11,6 +11,14 @@ enum JSONBody {
         guard let contentType = request.headers[.contentType], isJSON(contentType) else {
             throw APIError(status: .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
         }
+        // A compressed body would be read as if it were JSON text; refuse it rather than store it.
+        if let encoding = request.headers[.contentEncoding], encoding.lowercased().trimmingCharacters(in: .whitespaces) != "identity" {
+            throw APIError(
+                status: .unsupportedMediaType,
+                code: "unsupported_media_type",
+                message: "Content-Encoding is not supported here; send the body uncompressed"
+            )
+        }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw tooLarge(limit)
         }

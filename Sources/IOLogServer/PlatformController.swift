@@ -80,6 +80,17 @@ struct AccountAnswer: Encodable {
         name = account.name
         io_logging = IOLoggingAnswer(account.ioLogging)
     }
+
+    private enum CodingKeys: String, CodingKey { case id, kind, name, io_logging }
+
+    func encode(to encoder: any Encoder) throws {
+        // `name` is always present, null when the account has none, as the schema requires.
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(name, forKey: .name)
+        try container.encode(io_logging, forKey: .io_logging)
+    }
 }
 
 /// `{"enabled": bool, "enabled_at": ts|null}`

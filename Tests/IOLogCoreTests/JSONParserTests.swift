@@ -90,6 +90,31 @@ struct JSONParserTests {
         #expect(error?.message.contains("secret") == false)
     }
 
+    @Test("a number is an integer only when its digits say so, never because it rounds to one")
+    func exactIntegers() throws {
+        let cases: [(String, Int64?)] = [
+            ("12", 12), ("-7", -7), ("0", 0), ("-0", 0), ("12.0", 12), ("1.2e1", 12), ("1.20E+1", 12), ("120e-1", 12),
+            ("0.0e5", 0), ("0e99999", 0), ("9007199254740993", 9_007_199_254_740_993), ("9007199254740993.0", 9_007_199_254_740_993),
+            ("1e-400", nil), ("1.0000000000000000001", nil), ("0.5", nil), ("1e400", nil), ("12.5e0", nil),
+            ("92233720368547758070", nil), ("1e18", 1_000_000_000_000_000_000), ("1e19", nil),
+        ]
+        for (literal, expected) in cases {
+            guard case .number(let number) = try JSONValue.parse(Array(literal.utf8)) else {
+                Issue.record("\(literal) is not a number")
+                continue
+            }
+            #expect(number.exactInteger == expected, "\(literal)")
+        }
+        // So a count that only rounds to an integer is refused.
+        let body = #"{"id":"g","account_id":"a","created_at":"2026-01-01T00:00:00Z","model":"m","provider":"p","prompt":1,"completion":1,"#
+        for field in [#""latency_ms":1e-400"#, #""usage":{"prompt_tokens":1.0000000000000000001}"#, #""usage":{"completion_tokens":2.5}"#] {
+            let value = try JSONValue.parse(Array((body + field + "}").utf8))
+            #expect(throws: FieldError.self, "\(field)") { try GenerationInput.parse(value, now: Timestamp(micros: 1_800_000_000_000_000)) }
+        }
+        let rounded = try JSONValue.parse(Array((body + #""latency_ms":8.3e2}"#).utf8))
+        #expect(try GenerationInput.parse(rounded, now: Timestamp(micros: 1_800_000_000_000_000)).latencyMilliseconds == 830)
+    }
+
     @Test("invalid UTF-8 is refused: stray bytes, overlong forms, encoded surrogates, past U+10FFFF")
     func invalidUTF8() {
         for bytes: [UInt8] in [[0xFF], [0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0xC3]] {

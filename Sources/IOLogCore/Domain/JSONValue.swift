@@ -110,6 +110,36 @@ public struct JSONNumber: Sendable, Hashable, CustomStringConvertible {
         return value
     }
 
+    /// The value if the literal is exactly an integer that fits 64 bits, in any notation
+    /// (`12`, `12.0`, `1.2e1`, `-0`); nil otherwise. Decided on the decimal digits, never on a
+    /// rounded double: `1e-400` and `1.0000000000000000001` are not integers.
+    public var exactInteger: Int64? {
+        if let value = Int64(literal) { return value }
+        var text = Substring(literal)
+        let negative = text.first == "-"
+        if negative { text = text.dropFirst() }
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            // An exponent too large for Int only ever makes a value too large (or a zero).
+            guard let value = Int(text[text.index(after: e)...].replacing("+", with: "")), abs(value) < 1_000 else {
+                return text[..<e].allSatisfy({ $0 == "0" || $0 == "." }) ? 0 : nil
+            }
+            exponent = value
+            text = text[..<e]
+        }
+        let point = text.firstIndex(of: ".")
+        let whole = point.map { text[..<$0] } ?? text
+        let fraction = point.map { text[text.index(after: $0)...] } ?? ""
+        let digits = Array(whole + fraction)
+        let integerCount = whole.count + exponent
+        // Every digit past the decimal point (after the exponent moves it) must be zero.
+        guard digits.dropFirst(max(0, integerCount)).allSatisfy({ $0 == "0" }) else { return nil }
+        guard integerCount > 0 else { return 0 }
+        let integerDigits = String(digits.prefix(integerCount)) + String(repeating: "0", count: max(0, integerCount - digits.count))
+        guard let magnitude = Int64(integerDigits) else { return nil }
+        return negative ? -magnitude : magnitude
+    }
+
     public var description: String { literal }
 }
 

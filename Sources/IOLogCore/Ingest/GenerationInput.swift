@@ -208,10 +208,8 @@ public struct GenerationInput: Sendable, Equatable {
     private static func count(_ value: JSONValue?, _ field: String) throws(FieldError) -> Int64? {
         switch value {
         case nil, .null?: return nil
-        case .number(let number)? where (number.int64Value ?? -1) >= 0: return number.int64Value
-        // `12.0` is an integer too; beyond 2^53 a double is no longer exact.
-        case .number(let number)? where number.doubleValue.map({ $0 >= 0 && $0 == $0.rounded() && $0 < 9e15 }) == true:
-            return number.doubleValue.map { Int64($0) }
+        // `12.0` and `1.2e1` are integers too; `1e-400` is not (it is not zero, only rounds to it).
+        case .number(let number)? where (number.exactInteger ?? -1) >= 0: return number.exactInteger
         default: throw FieldError(field: field, message: "\(field) must be a non-negative integer")
         }
     }

@@ -34,7 +34,7 @@ struct PagesController {
     // MARK: Sign in and out
 
     @Sendable func loginForm(_ request: Request, context: IOLogRequestContext) async throws -> Response {
-        try loginPage(request, next: request.uri.queryParameters["next"].map(String.init), error: nil, status: .ok)
+        try loginPage(request, next: request.formQuery["next"].map(String.init), error: nil, status: .ok)
     }
 
     struct LoginForm: Decodable {
@@ -126,7 +126,7 @@ struct PagesController {
         let session = try Self.session(context)
         let accountID = try context.parameters.require("account")
         let account = try await requireAccount(accountID)
-        let query = request.uri.queryParameters
+        let query = request.formQuery
         let raw = LogsView.Filter(
             model: query["model"].map(String.init) ?? "",
             provider: query["provider"].map(String.init) ?? "",
@@ -229,7 +229,7 @@ struct PagesController {
         }
         let back = PageURL.build(
             "/accounts/\(accountID)/logs",
-            ["model", "provider", "user_id", "from", "to"].map { ($0, request.uri.queryParameters[Substring($0)].map(String.init)) }
+            ["model", "provider", "user_id", "from", "to"].map { ($0, request.formQuery[Substring($0)].map(String.init)) }
         )
         let view = DetailView(
             title: "Generation \(s.id)",
