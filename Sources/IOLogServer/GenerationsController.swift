@@ -112,14 +112,20 @@ extension Request {
 /// so a filter form submitted with blank fields means "no filter".
 enum QueryParameters {
     static func value(_ request: Request, _ name: String) -> String? {
-        guard let value = request.formQuery[Substring(name)], !value.isEmpty else { return nil }
+        value(request.formQuery, name)
+    }
+
+    private static func value(_ query: FlatDictionary<Substring, Substring>, _ name: String) -> String? {
+        guard let value = query[Substring(name)], !value.isEmpty else { return nil }
         return String(value)
     }
 
     /// The list filters (`GenerationFilter.init(query:daysAllowed:)`).
     static func filter(_ request: Request, daysAllowed: Bool = false) throws -> GenerationFilter {
         do {
-            return try GenerationFilter(query: { value(request, $0) }, daysAllowed: daysAllowed)
+            // The query string is parsed once for all five filters.
+            let query = request.formQuery
+            return try GenerationFilter(query: { value(query, $0) }, daysAllowed: daysAllowed)
         } catch {
             throw APIError.invalid(error)
         }

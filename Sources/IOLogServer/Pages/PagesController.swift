@@ -227,9 +227,10 @@ struct PagesController {
         if let reasoning = detail.reasoning {
             tabs.append(DetailView.Tab(key: "reasoning", title: "Reasoning", body: BodyView(try reasoning.value()), first: false))
         }
+        let query = request.formQuery
         let back = PageURL.build(
             "/accounts/\(accountID)/logs",
-            ["model", "provider", "user_id", "from", "to"].map { ($0, request.formQuery[Substring($0)].map(String.init)) }
+            ["model", "provider", "user_id", "from", "to"].map { ($0, query[Substring($0)].map(String.init)) }
         )
         let view = DetailView(
             title: "Generation \(s.id)",
