@@ -124,6 +124,10 @@ struct DiskFullTests {
         let verify = try String(contentsOfFile: scratch.path + "/verify", encoding: .utf8)
         #expect(verify.hasSuffix("\n0\n"), "audit verify: \(verify)")
         #expect(!serve.output.contains("BODY-MARKER"), "a body reached the server's output")
+        // The banner prints the tokens on standard output by design; the log lines never do.
+        for token in [gateway, admin] {
+            #expect(!serve.errors.contains(String(token.split(separator: "_").last!)), "a token secret reached the log")
+        }
     }
 
     /// A generation whose prompt is large enough to fill the disk within a few hundred posts.
