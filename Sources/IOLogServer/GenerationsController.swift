@@ -123,7 +123,7 @@ enum QueryParameters {
     /// The list filters (`GenerationFilter.init(query:daysAllowed:)`).
     static func filter(_ request: Request, daysAllowed: Bool = false) throws -> GenerationFilter {
         do {
-            // The query string is parsed once for all five filters.
+            // The query string is parsed once for all six filters.
             let query = request.formQuery
             return try GenerationFilter(query: { value(query, $0) }, daysAllowed: daysAllowed)
         } catch {
@@ -158,6 +158,7 @@ extension GenerationSummary {
         object.member("model", .string(m.model))
         object.member("provider", .string(m.provider))
         object.member("region", .string(m.region))
+        object.member("session_id", optional(m.sessionID, JSONValue.string))
         object.member("streamed", optional(m.streamed, JSONValue.bool))
         var usage = JSONObjectWriter()
         usage.member("completion_tokens", optional(m.completionTokens, JSONValue.integer))

@@ -102,7 +102,7 @@ struct StorageLimit: AsyncParsableCommand {
             "INSERT INTO accounts (id, kind, created_at, updated_at) VALUES ('demo-org', 'organization', 0, 0) ON CONFLICT DO NOTHING"
         )
         let insert = try database.prepare(
-            "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+            "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
         )
         let p = insert.pointer
         func text(_ index: Int32, _ value: String?) {
@@ -138,10 +138,11 @@ struct StorageLimit: AsyncParsableCommand {
                     sqlite3_bind_int64(p, 13, g.latencyMilliseconds ?? 0)
                     text(14, g.finishReason)
                     sqlite3_bind_null(p, 15)
-                    blob(16, g.contentMAC)
-                    blob(17, g.promptSealed)
-                    blob(18, g.completionSealed)
-                    blob(19, g.reasoningSealed)
+                    text(16, g.sessionID)
+                    blob(17, g.contentMAC)
+                    blob(18, g.promptSealed)
+                    blob(19, g.completionSealed)
+                    blob(20, g.reasoningSealed)
                     guard sqlite3_step(p) == SQLITE_DONE else {
                         throw ValidationError("insert failed: \(String(cString: sqlite3_errmsg(sqlite3_db_handle(p))))")
                     }
@@ -176,7 +177,7 @@ struct StorageLimit: AsyncParsableCommand {
                     slice.flatMap { g in [g.id.sqlValue, g.accountID.sqlValue, g.createdAt.micros.sqlValue, g.contentMAC.sqlValue] }
                 )
                 try connection.execute(
-                    "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES " + Self.placeholders(rows: slice.count, columns: 19),
+                    "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES " + Self.placeholders(rows: slice.count, columns: 20),
                     slice.flatMap(PostgresStore.arguments(of:))
                 )
             }

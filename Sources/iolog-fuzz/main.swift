@@ -94,6 +94,7 @@ enum Harness {
                 if let from = filter.from, let to = filter.to, from >= to { fatalError("a filter with from >= to was accepted") }
                 if (filter.model?.utf8.count ?? 0) > GenerationInput.maximumLabelLength { fatalError("an overlong model filter") }
                 if let user = filter.userID, !Identifier.isValid(user) { fatalError("an invalid user_id filter") }
+                if let session = filter.sessionID, !Identifier.isValid(session) { fatalError("an invalid session_id filter") }
                 _ = filter.auditDescription
             }
         }

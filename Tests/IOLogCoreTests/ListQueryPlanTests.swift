@@ -13,6 +13,7 @@ struct ListQueryPlanTests {
             if filter.model != nil { parts.append("model") }
             if filter.provider != nil { parts.append("provider") }
             if filter.userID != nil { parts.append("user") }
+            if filter.sessionID != nil { parts.append("session") }
             if filter.from != nil { parts.append("from") }
             if filter.to != nil { parts.append("to") }
             if cursor != nil { parts.append("cursor") }
@@ -23,11 +24,12 @@ struct ListQueryPlanTests {
     /// Every combination of the filters the Logs page offers, with and without a cursor.
     static let combinations: [Combination] = {
         var all: [Combination] = []
-        for mask in 0..<(1 << 6) {
+        for mask in 0..<(1 << 7) {
             let filter = GenerationFilter(
                 model: mask & 1 != 0 ? "openai/gpt-4o" : nil,
                 provider: mask & 2 != 0 ? "OpenAI" : nil,
                 userID: mask & 4 != 0 ? "user_42" : nil,
+                sessionID: mask & 64 != 0 ? "chat-7" : nil,
                 from: mask & 8 != 0 ? Timestamp(micros: 1_000) : nil,
                 to: mask & 16 != 0 ? Timestamp(micros: 9_000_000) : nil
             )

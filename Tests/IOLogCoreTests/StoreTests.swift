@@ -83,6 +83,55 @@ struct StoreTests {
         await storeEngine.close()
     }
 
+    @Test("a generation's session is stored, listed and filtered on, alone and with the user")
+    func sessionsAreStoredAndFiltered() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "acct", kind: .personal, name: nil, actor: "test")
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "other", kind: .personal, name: nil, actor: "test")
+        func row(_ id: String, account: String = "acct", at micros: Int64, user: String?, session: String?) -> SealedGeneration {
+            SealedGeneration(
+                id: id,
+                accountID: account,
+                createdAt: Timestamp(micros: micros),
+                storedAt: Timestamp(micros: micros),
+                userID: user,
+                sessionID: session,
+                model: "m",
+                provider: "p",
+                region: "global",
+                contentMAC: [UInt8](repeating: 1, count: 32),
+                promptSealed: [1],
+                completionSealed: [2]
+            )
+        }
+        let rows = [
+            row("g1", at: 10, user: "u1", session: "chat-1"), row("g2", at: 20, user: "u2", session: "chat-1"),
+            row("g3", at: 30, user: "u1", session: "chat-2"), row("g4", at: 40, user: "u1", session: nil),
+            row("g5", account: "other", at: 50, user: "u1", session: "chat-1"),
+        ]
+        for generation in rows { try await store.insertGeneration(generation) }
+        #expect(try await store.generation(id: "g2") == rows[1])
+        #expect(try await store.generation(id: "g4")?.sessionID == nil)
+
+        func ids(_ filter: GenerationFilter) async throws -> [String] {
+            let listed = try await store.generationSummaries(accountID: "acct", filter: filter, after: nil, limit: 10)
+            let exported = try await store.sealedGenerations(accountID: "acct", filter: filter, after: nil, limit: 10)
+            #expect(listed.map(\.id) == exported.map(\.id))
+            #expect(listed.map(\.sessionID) == exported.map(\.sessionID))
+            return listed.map(\.id)
+        }
+        #expect(try await ids(GenerationFilter(sessionID: "chat-1")) == ["g2", "g1"])
+        #expect(try await ids(GenerationFilter(userID: "u1", sessionID: "chat-1")) == ["g1"])
+        #expect(try await ids(GenerationFilter(sessionID: "chat-9")) == [])
+        #expect(try await ids(GenerationFilter()) == ["g4", "g3", "g2", "g1"])
+        let page = try await store.generationSummaries(accountID: "acct", filter: GenerationFilter(), after: nil, limit: 10)
+        #expect(page.map(\.sessionID) == [nil, "chat-2", "chat-1", "chat-1"])
+        await storeEngine.close()
+    }
+
     @Test(.enabled(if: TestStorage.isSQLite, "the data folder's own database files; PostgreSQL keeps none there"))
     func databaseFilesArePrivate() async throws {
         let folder = try TemporaryFolder()

@@ -29,6 +29,7 @@ struct GenerationJSONTests {
         return .object([
             "id": .string(s.id), "account_id": .string(s.accountID), "created_at": .string(m.createdAt.rfc3339),
             "user_id": optional(m.userID, JSONValue.string), "api_key_id": optional(m.apiKeyID, JSONValue.string),
+            "session_id": optional(m.sessionID, JSONValue.string),
             "model": .string(m.model), "provider": .string(m.provider), "region": .string(m.region),
             "usage": .object([
                 "prompt_tokens": optional(m.promptTokens, JSONValue.integer),
@@ -47,6 +48,7 @@ struct GenerationJSONTests {
             Self.summary {
                 $0.userID = "user_42"
                 $0.apiKeyID = "key-1"
+                $0.sessionID = "chat-7"
                 $0.promptTokens = 1200
                 $0.completionTokens = 350
                 $0.costUSD = 0.004125

@@ -83,7 +83,8 @@ struct IngestTests {
     nonisolated(unsafe) static let invalidFields: [(String, [String: Any])] = [
         ("id", ["id": NSNull()]), ("id", ["id": "has space"]), ("id", ["id": String(repeating: "a", count: 129)]),
         ("id", ["id": 42]), ("account_id", ["account_id": NSNull()]), ("account_id", ["account_id": "a/b"]),
-        ("user_id", ["user_id": "x y"]), ("api_key_id", ["api_key_id": 7]), ("created_at", ["created_at": NSNull()]),
+        ("user_id", ["user_id": "x y"]), ("api_key_id", ["api_key_id": 7]),
+        ("session_id", ["session_id": "a/b"]), ("session_id", ["session_id": 12]), ("created_at", ["created_at": NSNull()]),
         ("created_at", ["created_at": "yesterday"]), ("created_at", ["created_at": "2026-02-30T00:00:00Z"]),
         ("created_at", ["created_at": "2026-11-22T12:05:01Z"]), ("model", ["model": NSNull()]), ("model", ["model": ""]),
         ("provider", ["provider": 3]), ("routing", ["routing": "eu"]), ("routing.region", ["routing": ["region": "EU"]]),

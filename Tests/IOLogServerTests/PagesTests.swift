@@ -295,6 +295,39 @@ struct PagesTests {
         #expect(reads.first?.event.actor.hasPrefix("user:alice") == true)
     }
 
+    @Test("a generation's session links to the list of that session, which keeps the filter")
+    func sameSession() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.remove() }
+        try await fixture.withApp { client in
+            for (id, session) in [("gen-s1", "chat:42"), ("gen-s2", "chat:42"), ("gen-s3", "chat:43"), ("gen-s4", nil)] {
+                var fields: [String: Any] = ["created_at": "2026-11-20T10:00:0\(id.suffix(1))Z"]
+                fields["session_id"] = session
+                #expect(try await client.ingest(generation(id, fields), token: fixture.gateway).0 == .created)
+            }
+            var admin = Browser(client: client)
+            _ = try await admin.login(fixture.admin)
+            let detail = try await admin.get("/accounts/org_acme/logs/gen-s1")
+            #expect(detail.2.contains("<dt>Session</dt>"))
+            let link = "<a href=\"/accounts/org_acme/logs?session_id=chat%3A42\" id=\"same-session\">chat:42</a>"
+            #expect(detail.2.contains(link))
+            #expect(!(try await admin.get("/accounts/org_acme/logs/gen-s4").2.contains("same-session")))
+            let listed = try await admin.get("/accounts/org_acme/logs?session_id=chat%3A42")
+            #expect(listed.0 == .ok)
+            #expect(listed.2.contains("value=\"chat:42\""))
+            #expect(listed.2.contains("/logs/gen-s2?session_id=chat%3A42"))
+            #expect(listed.2.contains("/logs/gen-s1?session_id=chat%3A42"))
+            #expect(!listed.2.contains("/logs/gen-s3"))
+            #expect(!listed.2.contains("/logs/gen-s4"))
+            // The way back from a detail opened in the filtered list keeps the filter.
+            let opened = try await admin.get("/accounts/org_acme/logs/gen-s2?session_id=chat%3A42")
+            #expect(opened.2.contains("href=\"/accounts/org_acme/logs?session_id=chat%3A42\" id=\"back\""))
+            let bad = try await admin.get("/accounts/org_acme/logs?session_id=a%20b")
+            #expect(bad.0 == .badRequest)
+            #expect(bad.2.contains("session_id must be 1–128 characters"))
+        }
+    }
+
     @Test("filters in the URL, bad filters named, newer and older pages without gaps")
     func listPaging() async throws {
         let fixture = try await Fixture()

@@ -97,7 +97,9 @@ struct ReadPathTests {
                 ("gen-3", "openai/gpt-4o", "Azure", "u1", "2026-11-22T10:00:00Z"),
             ]
             let items = rows.map { id, model, provider, user, created in
-                generation(id, ["model": model, "provider": provider, "user_id": user, "created_at": created])
+                var fields: [String: Any] = ["model": model, "provider": provider, "user_id": user, "created_at": created]
+                if id != "gen-2" { fields["session_id"] = "chat-a" }
+                return generation(id, fields)
             }
             #expect(
                 try await client.execute(
@@ -123,11 +125,28 @@ struct ReadPathTests {
             #expect(try await ids("?to=2026-11-21T10:00:00Z") == ["gen-1"])
             #expect(try await ids("?model=&provider=&user_id=") == ["gen-3", "gen-2", "gen-1"])
             #expect(try await ids("?model=none") == [])
+            #expect(try await ids("?session_id=chat-a") == ["gen-3", "gen-1"])
+            #expect(try await ids("?session_id=chat-a&provider=Azure") == ["gen-3"])
+            let (_, listed) = try await get(client, "/v1/accounts/org_acme/generations", token: fixture.admin)
+            #expect((listed["data"] as? [[String: Any]])?.map { $0["session_id"] as? String } == ["chat-a", nil, "chat-a"])
+            let (_, detail) = try await get(client, "/v1/accounts/org_acme/generations/gen-1", token: fixture.admin)
+            #expect(detail["session_id"] as? String == "chat-a")
+            // The session is part of the content a retry must repeat: the same is a duplicate,
+            // another session under the id a conflict.
+            #expect(try await client.ingest(items[0], token: fixture.gateway).0 == .ok)
+            let first = rows[0]
+            let moved = generation(
+                "gen-1",
+                [
+                    "model": first.1, "provider": first.2, "user_id": first.3, "created_at": first.4, "session_id": "chat-b",
+                ]
+            )
+            #expect(try await client.ingest(moved, token: fixture.gateway).0 == .conflict)
 
             for (query, field) in [
                 ("limit=0", "limit"), ("limit=201", "limit"), ("limit=ten", "limit"), ("from=yesterday", "from"),
                 ("to=2026-13-01T00:00:00Z", "to"), ("from=2026-11-22T00:00:00Z&to=2026-11-21T00:00:00Z", "to"),
-                ("cursor=nonsense", "cursor"), ("user_id=a%20b", "user_id"),
+                ("cursor=nonsense", "cursor"), ("user_id=a%20b", "user_id"), ("session_id=a%2Fb", "session_id"),
             ] {
                 let (status, body) = try await get(client, "/v1/accounts/org_acme/generations?\(query)", token: fixture.admin)
                 #expect(status == .badRequest, "\(query)")

@@ -244,7 +244,7 @@ def with_raw(body: dict, path: str, raw: bytes) -> bytes:
 
 CONTENT_FIELDS = ["prompt", "completion", "reasoning"]
 META_FIELDS = ["model", "provider", "finish_reason"]  # strings, 1-256 characters, no pattern
-ID_FIELDS = ["id", "account_id", "user_id", "api_key_id"]  # Identifier: ^[A-Za-z0-9._:-]{1,128}$
+ID_FIELDS = ["id", "account_id", "user_id", "api_key_id", "session_id"]  # Identifier: ^[A-Za-z0-9._:-]{1,128}$
 FORMAT_FIELDS = ["created_at", "routing.region"]  # a date-time; a lowercase region word
 STRING_FIELDS = ID_FIELDS + META_FIELDS + FORMAT_FIELDS + CONTENT_FIELDS
 
@@ -948,7 +948,7 @@ def _sql_in_field(path: str, value: str):
                     result.problems.append(f"{path} did not come back as sent")
             except (ValueError, KeyError):
                 result.problems.append(f"{path} could not be read back")
-        if result.answer.status == 201 and path in ("model", "provider", "user_id"):
+        if result.answer.status == 201 and path in ("model", "provider", "user_id", "session_id"):
             ctx.sql_stored.setdefault(path, []).append(value)
         return result
     return run
@@ -995,7 +995,7 @@ def _sql_filter(endpoint: str, name: str, value: str):
         if result.answer.status != 200:
             return result
         field_name = {"user_id": "user_id"}.get(name, name)
-        if endpoint == "list" and name in ("model", "provider", "user_id"):
+        if endpoint == "list" and name in ("model", "provider", "user_id", "session_id"):
             rows = _list_rows(result.answer) or []
             wrong = [row["id"] for row in rows if row.get(field_name) != value]
             if wrong:
@@ -1006,7 +1006,7 @@ def _sql_filter(endpoint: str, name: str, value: str):
                 result.problems.append(f"filter {name}={value!r} found nothing, but the corpus stored rows with it")
             if not stored and value in ("%", "_", "' OR 1=1 --", "%' OR '%'='") and rows:
                 result.problems.append(f"filter {name}={value!r} matched rows that do not have it")
-        if endpoint == "export" and name in ("model", "provider", "user_id"):
+        if endpoint == "export" and name in ("model", "provider", "user_id", "session_id"):
             for line in result.answer.body.splitlines():
                 try:
                     if json.loads(line).get(field_name) != value:
@@ -1043,7 +1043,7 @@ def _plus_space(ctx: Context) -> Result:
 def _filter_expectation(endpoint: str, name: str, value: str) -> tuple[str, ...]:
     if name in ("model", "provider"):
         return ("200",)
-    if name == "user_id":
+    if name in ("user_id", "session_id"):
         return ("200",) if IDENTIFIER.match(value) else ("400", "200")
     if endpoint in ("pages", "login"):
         return ("200", "400")  # the page shows the error in place (login: next= falls back to /accounts)
@@ -1057,11 +1057,11 @@ for _endpoint, _names in [("pages", ["model", "provider", "user_id", "cursor", "
         for _value in XSS:
             add(f"markup {_value!r} in {_endpoint} parameter {_name}", "sql-filters", ("200", "400"),
                 _sql_filter(_endpoint, _name, _value), "shown escaped, or refused")
-for _endpoint, _names in [("list", ["model", "provider", "user_id", "from", "to", "limit", "cursor"]),
-                          ("export", ["model", "provider", "user_id", "from", "to"]),
+for _endpoint, _names in [("list", ["model", "provider", "user_id", "session_id", "from", "to", "limit", "cursor"]),
+                          ("export", ["model", "provider", "user_id", "session_id", "from", "to"]),
                           ("audit", ["limit", "cursor"]),
                           ("login", ["next"]),
-                          ("pages", ["model", "provider", "user_id", "from", "to", "cursor", "before"])]:
+                          ("pages", ["model", "provider", "user_id", "session_id", "from", "to", "cursor", "before"])]:
     for _name in _names:
         for _value in SQL:
             add(f"SQL {_value!r} in {_endpoint} filter {_name}", "sql-filters", _filter_expectation(_endpoint, _name, _value),

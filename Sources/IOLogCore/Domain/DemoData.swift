@@ -147,6 +147,8 @@ public struct DemoData: Sendable {
             "prompt": .array(messages),
             "completion": .object(["role": .string("assistant"), "content": .string(answer)]),
         ]
+        // Most demo generations belong to a chat of four turns, so "same session" has something to show.
+        if index % 5 != 0 { fields["session_id"] = .string("chat-\(String(index / 4 + 1).leftPadded(to: 3))") }
         if model.reasons {
             fields["reasoning"] = .string(
                 "The user asks: \(conversation.turns.last ?? ""). First, identify what they actually need. "

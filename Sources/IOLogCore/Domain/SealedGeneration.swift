@@ -1,10 +1,13 @@
-/// The plain metadata of a generation: the twelve fields the gateway sends besides its id,
+/// The plain metadata of a generation: the thirteen fields the gateway sends besides its id,
 /// account and content. One struct for every stage, so the input, the stored row and the list
 /// entry cannot drift apart; each of them reads these fields directly (`g.model`).
 public struct GenerationMetadata: Sendable, Equatable {
     public var createdAt: Timestamp
     public var userID: String?
     public var apiKeyID: String?
+    /// The conversation or agent run the generation belongs to (the gateway's, or `session.id`
+    /// on a trace): an id, filterable like the user.
+    public var sessionID: String?
     public var model: String
     public var provider: String
     public var region: String
@@ -19,6 +22,7 @@ public struct GenerationMetadata: Sendable, Equatable {
         createdAt: Timestamp,
         userID: String? = nil,
         apiKeyID: String? = nil,
+        sessionID: String? = nil,
         model: String,
         provider: String,
         region: String,
@@ -32,6 +36,7 @@ public struct GenerationMetadata: Sendable, Equatable {
         self.createdAt = createdAt
         self.userID = userID
         self.apiKeyID = apiKeyID
+        self.sessionID = sessionID
         self.model = model
         self.provider = provider
         self.region = region
@@ -90,6 +95,7 @@ public struct SealedGeneration: Sendable, Equatable {
         storedAt: Timestamp,
         userID: String? = nil,
         apiKeyID: String? = nil,
+        sessionID: String? = nil,
         model: String,
         provider: String,
         region: String,
@@ -111,6 +117,7 @@ public struct SealedGeneration: Sendable, Equatable {
                 createdAt: createdAt,
                 userID: userID,
                 apiKeyID: apiKeyID,
+                sessionID: sessionID,
                 model: model,
                 provider: provider,
                 region: region,
@@ -133,7 +140,7 @@ public struct SealedGeneration: Sendable, Equatable {
 extension SealedGeneration {
     /// A generation without bodies from the engines' shared column order (`id, account_id,
     /// created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens,
-    /// completion_tokens, cost_usd, latency_ms, finish_reason, streamed`).
+    /// completion_tokens, cost_usd, latency_ms, finish_reason, streamed, session_id`).
     static func fromMetadataColumns(text: (Int) -> String?, integer: (Int) -> Int64?, real: (Int) -> Double?) -> SealedGeneration {
         SealedGeneration(
             id: text(0) ?? "",
@@ -142,6 +149,7 @@ extension SealedGeneration {
                 createdAt: Timestamp(micros: integer(2) ?? 0),
                 userID: text(4),
                 apiKeyID: text(5),
+                sessionID: text(15),
                 model: text(6) ?? "",
                 provider: text(7) ?? "",
                 region: text(8) ?? "",

@@ -27,6 +27,7 @@ public struct GenerationInput: Sendable, Equatable {
         let accountID = try identifier(value, "account_id")
         let userID = try optionalIdentifier(value, "user_id")
         let apiKeyID = try optionalIdentifier(value, "api_key_id")
+        let sessionID = try optionalIdentifier(value, "session_id")
         guard case .string(let createdText)? = value["created_at"] else { throw missingOrType("created_at", "an RFC 3339 timestamp") }
         guard let createdAt = RFC3339.parse(createdText) else {
             throw FieldError(field: "created_at", message: "created_at must be an RFC 3339 timestamp")
@@ -99,6 +100,7 @@ public struct GenerationInput: Sendable, Equatable {
                 createdAt: createdAt,
                 userID: userID,
                 apiKeyID: apiKeyID,
+                sessionID: sessionID,
                 model: model,
                 provider: provider,
                 region: region,
@@ -143,6 +145,9 @@ public struct GenerationInput: Sendable, Equatable {
         ]
         members["user_id"] = m.userID.map(JSONValue.string)
         members["api_key_id"] = m.apiKeyID.map(JSONValue.string)
+        // Absent when there is none, so the content MAC of a generation without a session is
+        // what it was before sessions were stored (a retry of one stays a duplicate).
+        members["session_id"] = m.sessionID.map(JSONValue.string)
         members["prompt_tokens"] = m.promptTokens.map(JSONValue.integer)
         members["completion_tokens"] = m.completionTokens.map(JSONValue.integer)
         members["cost_usd"] = m.costUSD.map(JSONValue.double)

@@ -5,15 +5,24 @@ public struct GenerationFilter: Sendable, Equatable {
     public var model: String?
     public var provider: String?
     public var userID: String?
+    public var sessionID: String?
     /// Inclusive lower bound on `created_at`.
     public var from: Timestamp?
     /// Exclusive upper bound on `created_at`.
     public var to: Timestamp?
 
-    public init(model: String? = nil, provider: String? = nil, userID: String? = nil, from: Timestamp? = nil, to: Timestamp? = nil) {
+    public init(
+        model: String? = nil,
+        provider: String? = nil,
+        userID: String? = nil,
+        sessionID: String? = nil,
+        from: Timestamp? = nil,
+        to: Timestamp? = nil
+    ) {
         self.model = model
         self.provider = provider
         self.userID = userID
+        self.sessionID = sessionID
         self.from = from
         self.to = to
     }
@@ -31,11 +40,13 @@ public struct GenerationFilter: Sendable, Equatable {
                 self[keyPath: keyPath] = text
             }
         }
-        if let user = query("user_id") {
-            guard Identifier.isValid(user) else {
-                throw FieldError(field: "user_id", message: "user_id must be 1–128 characters of A-Z a-z 0-9 . _ : -")
+        for (name, keyPath) in [("user_id", \GenerationFilter.userID), ("session_id", \.sessionID)] {
+            if let id = query(name) {
+                guard Identifier.isValid(id) else {
+                    throw FieldError(field: name, message: "\(name) must be 1–128 characters of A-Z a-z 0-9 . _ : -")
+                }
+                self[keyPath: keyPath] = id
             }
-            userID = user
         }
         for (name, keyPath) in [("from", \GenerationFilter.from), ("to", \.to)] {
             if let text = query(name) {
@@ -54,6 +65,13 @@ public struct GenerationFilter: Sendable, Equatable {
         }
     }
 
+    /// The equality filters that are set, by column: each has its `generations_by_*` index.
+    var equalities: [(column: String, value: String)] {
+        [("model", model), ("provider", provider), ("user_id", userID), ("session_id", sessionID)].compactMap { column, value in
+            value.map { (column, $0) }
+        }
+    }
+
     /// A `limit` parameter: a whole number from 1 to `ReadService.maximumPageSize`.
     public static func pageLimit(_ text: String?, default defaultLimit: Int) throws(FieldError) -> Int {
         guard let text else { return defaultLimit }
@@ -69,6 +87,7 @@ public struct GenerationFilter: Sendable, Equatable {
         members["model"] = model.map(JSONValue.string)
         members["provider"] = provider.map(JSONValue.string)
         members["user_id"] = userID.map(JSONValue.string)
+        members["session_id"] = sessionID.map(JSONValue.string)
         members["from"] = from.map { .string($0.rfc3339) }
         members["to"] = to.map { .string($0.rfc3339) }
         return JSONValue.object(members).canonicalText

@@ -94,11 +94,17 @@ public enum RowMapping {
     /// storage-limit benchmark, which writes the same rows without iolog in between).
     public static let generationColumns = """
         id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
-        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, content_mac, prompt_sealed, \
+        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, session_id, content_mac, prompt_sealed, \
         completion_sealed, reasoning_sealed
         """
 
-    /// Columns 0–14 (shared by the generation and summary column lists), without bodies.
+    /// Columns 0–15 of both the generation and the summary column lists: the metadata.
+    static let metadataColumns = """
+        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
+        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, session_id
+        """
+
+    /// Columns 0–15 (shared by the generation and summary column lists), without bodies.
     static func metadata(_ row: some StoredRow) -> SealedGeneration {
         SealedGeneration.fromMetadataColumns(
             text: { row.optionalText(Int32($0)) },
@@ -109,17 +115,17 @@ public enum RowMapping {
 
     static func sealedGeneration(_ row: some StoredRow) -> SealedGeneration {
         var generation = metadata(row)
-        generation.contentMAC = row.blob(15)
-        generation.promptSealed = row.blob(16)
-        generation.completionSealed = row.blob(17)
-        generation.reasoningSealed = row.optionalBlob(18)
+        generation.contentMAC = row.blob(16)
+        generation.promptSealed = row.blob(17)
+        generation.completionSealed = row.blob(18)
+        generation.reasoningSealed = row.optionalBlob(19)
         return generation
     }
 
     /// A list entry from the summary columns: metadata, then 1 when there is a reasoning body.
     static func summary(_ row: some StoredRow) -> GenerationSummary {
         var sealed = metadata(row)
-        sealed.reasoningSealed = row.int64(15) == 1 ? [] : nil
+        sealed.reasoningSealed = row.int64(16) == 1 ? [] : nil
         return GenerationSummary(sealed)
     }
 }

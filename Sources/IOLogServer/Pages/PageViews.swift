@@ -58,14 +58,24 @@ struct LogsView: PageView {
         let model: String
         let provider: String
         let userID: String
+        let sessionID: String
         let from: String
         let to: String
         let active: Bool
 
-        init(model: String, provider: String, userID: String, from: String, to: String) {
-            (self.model, self.provider, self.userID, self.from, self.to) = (model, provider, userID, from, to)
-            active = !(model + provider + userID + from + to).isEmpty
+        /// The filters as the page's query string holds them (absent ones empty).
+        init(_ query: (String) -> String?) {
+            model = query("model") ?? ""
+            provider = query("provider") ?? ""
+            userID = query("user_id") ?? ""
+            sessionID = query("session_id") ?? ""
+            from = query("from") ?? ""
+            to = query("to") ?? ""
+            active = !(model + provider + userID + sessionID + from + to).isEmpty
         }
+
+        /// The names of the filters a page link carries, in the form's order.
+        static let names = ["model", "provider", "user_id", "session_id", "from", "to"]
     }
     struct Row {
         let href: String
@@ -99,6 +109,9 @@ struct DetailView: PageView {
         let label: String
         let value: String
         var mono = false
+        /// A link on the value, and the link's element id.
+        var href: String? = nil
+        var linkID = ""
     }
     struct Tab {
         let key: String

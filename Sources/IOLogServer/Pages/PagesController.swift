@@ -127,17 +127,9 @@ struct PagesController {
         let accountID = try context.parameters.require("account")
         let account = try await requireAccount(accountID)
         let query = request.formQuery
-        let raw = LogsView.Filter(
-            model: query["model"].map(String.init) ?? "",
-            provider: query["provider"].map(String.init) ?? "",
-            userID: query["user_id"].map(String.init) ?? "",
-            from: query["from"].map(String.init) ?? "",
-            to: query["to"].map(String.init) ?? ""
-        )
+        let raw = LogsView.Filter { query[Substring($0)].map(String.init) }
         let path = "/accounts/\(accountID)/logs"
-        let filterQuery: [(String, String?)] = [
-            ("model", raw.model), ("provider", raw.provider), ("user_id", raw.userID), ("from", raw.from), ("to", raw.to),
-        ]
+        let filterQuery = LogsView.Filter.names.map { ($0, query[Substring($0)].map(String.init)) }
         var rows: [GenerationSummary] = []
         var newer: ListCursor?
         var older: ListCursor?
@@ -220,6 +212,10 @@ struct PagesController {
         ]
         if let streamed = s.streamed { metadata.append(.init(label: "Streamed", value: streamed ? "yes" : "no")) }
         if let key = s.apiKeyID { metadata.append(.init(label: "API key", value: key, mono: true)) }
+        if let session = s.sessionID {
+            let sameSession = PageURL.build("/accounts/\(accountID)/logs", [("session_id", session)])
+            metadata.append(.init(label: "Session", value: session, mono: true, href: sameSession, linkID: "same-session"))
+        }
         var tabs = [
             DetailView.Tab(key: "prompt", title: "Prompt", body: BodyView(try detail.prompt.value()), first: true),
             DetailView.Tab(key: "completion", title: "Completion", body: BodyView(try detail.completion.value()), first: false),
@@ -230,7 +226,7 @@ struct PagesController {
         let query = request.formQuery
         let back = PageURL.build(
             "/accounts/\(accountID)/logs",
-            ["model", "provider", "user_id", "from", "to"].map { ($0, query[Substring($0)].map(String.init)) }
+            LogsView.Filter.names.map { ($0, query[Substring($0)].map(String.init)) }
         )
         let view = DetailView(
             title: "Generation \(s.id)",

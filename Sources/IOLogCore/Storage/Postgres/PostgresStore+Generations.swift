@@ -57,7 +57,7 @@ extension PostgresStore {
             try c.execute(
                 """
                 INSERT INTO generations (\(RowMapping.generationColumns))
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
                 """,
                 arguments(of: g)
             )
@@ -70,7 +70,7 @@ extension PostgresStore {
         let values: [any SQLBindable] = [
             g.id, g.accountID, g.createdAt.micros, g.storedAt.micros, g.userID, g.apiKeyID, g.model, g.provider,
             g.region, g.promptTokens, g.completionTokens, g.costUSD, g.latencyMilliseconds, g.finishReason,
-            g.streamed, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed,
+            g.streamed, g.sessionID, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed,
         ]
         return values.map(\.sqlValue)
     }
@@ -138,10 +138,7 @@ extension PostgresStore {
         }
     }
 
-    static let summaryColumns = """
-        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
-        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, (reasoning_sealed IS NOT NULL)::int
-        """
+    static let summaryColumns = RowMapping.metadataColumns + ", (reasoning_sealed IS NOT NULL)::int"
 
     public func generationSummaries(
         accountID: String,
@@ -168,11 +165,7 @@ extension PostgresStore {
 
     private func summaries(_ query: (String, [SQLValue])) async throws -> [GenerationSummary] {
         try await pool.withConnection { c in
-            try c.execute(query.0, query.1).rows.map { row in
-                var sealed = RowMapping.metadata(row)
-                sealed.reasoningSealed = row.int64(15) == 1 ? [] : nil
-                return GenerationSummary(sealed)
-            }
+            try c.execute(query.0, query.1).rows.map(RowMapping.summary)
         }
     }
 
@@ -210,9 +203,7 @@ extension PostgresStore {
             arguments.append(value)
             return "$\(arguments.count)"
         }
-        for (column, value) in [("model", filter.model), ("provider", filter.provider), ("user_id", filter.userID)] {
-            if let value { conditions.append("\(column) = \(bind(.text(value)))") }
-        }
+        for (column, value) in filter.equalities { conditions.append("\(column) = \(bind(.text(value)))") }
         if let from = filter.from { conditions.append("created_at >= \(bind(.integer(from.micros)))") }
         if let to = filter.to { conditions.append("created_at < \(bind(.integer(to.micros)))") }
         if let cursor {

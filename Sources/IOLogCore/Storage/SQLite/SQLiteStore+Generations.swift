@@ -38,7 +38,7 @@ extension SQLiteStore {
     }
 
     private static let insertGeneration =
-        "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+        "INSERT INTO generations (\(RowMapping.generationColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 
     private static let boundaryCheck = """
         SELECT 1 FROM accounts WHERE id = ?1 AND erased_before > ?2
@@ -49,7 +49,7 @@ extension SQLiteStore {
         [
             g.id, g.accountID, g.createdAt.micros, g.storedAt.micros, g.userID, g.apiKeyID, g.model, g.provider,
             g.region, g.promptTokens, g.completionTokens, g.costUSD, g.latencyMilliseconds, g.finishReason,
-            g.streamed, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed,
+            g.streamed, g.sessionID, g.contentMAC, g.promptSealed, g.completionSealed, g.reasoningSealed,
         ]
     }
 

@@ -79,11 +79,9 @@ extension SQLiteStore {
     ) -> (String, [any SQLBindable]) {
         var conditions = ["account_id = ?"]
         var arguments: [any SQLBindable] = [accountID]
-        for (column, value) in [("model", filter.model), ("provider", filter.provider), ("user_id", filter.userID)] {
-            if let value {
-                conditions.append("\(column) = ?")
-                arguments.append(value)
-            }
+        for (column, value) in filter.equalities {
+            conditions.append("\(column) = ?")
+            arguments.append(value)
         }
         if let from = filter.from {
             conditions.append("created_at >= ?")
@@ -106,9 +104,6 @@ extension SQLiteStore {
         return (sql, arguments)
     }
 
-    static let summaryColumns = """
-        id, account_id, created_at, stored_at, user_id, api_key_id, model, provider, region, prompt_tokens, \
-        completion_tokens, cost_usd, latency_ms, finish_reason, streamed, reasoning_sealed IS NOT NULL
-        """
+    static let summaryColumns = RowMapping.metadataColumns + ", reasoning_sealed IS NOT NULL"
 
 }

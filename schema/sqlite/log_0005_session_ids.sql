@@ -1,0 +1,5 @@
+-- The session (conversation, agent run) a generation belongs to: an id like the user's, shown
+-- and filtered on like it. Partial index: rows without a session cost ingest no index entry.
+ALTER TABLE generations ADD COLUMN session_id TEXT;
+CREATE INDEX generations_by_session ON generations (account_id, session_id, created_at DESC, id DESC)
+    WHERE session_id IS NOT NULL;
