@@ -74,6 +74,27 @@ struct RequireKind: RouterMiddleware {
     }
 }
 
+/// Lets only tokens that may ingest through: the gateway's, and accounts' ingest tokens (which
+/// the ingest itself then holds to their own account); 403 for every other principal.
+struct RequireIngest: RouterMiddleware {
+    typealias Context = IOLogRequestContext
+    let metrics: ServiceMetrics
+
+    func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws
+        -> Response
+    {
+        guard context.principal?.mayIngest == true else {
+            metrics.accessDenied(kind: "wrong_token_kind")
+            throw APIError(status: .forbidden, code: "forbidden", message: "this token may not ingest; it needs a gateway or an ingest token")
+        }
+        return try await next(request, context)
+    }
+}
+
 /// What a user may do in an account (DESIGN §2 rule 4).
 enum AccountAccess: Sendable {
     case admin
@@ -137,7 +158,7 @@ extension Principal {
     /// The token's public id.
     var tokenID: String {
         switch self {
-        case .gateway(let id), .platform(let id), .user(let id, _): id
+        case .gateway(let id), .platform(let id), .user(let id, _), .ingest(let id, _): id
         }
     }
 
@@ -147,6 +168,7 @@ extension Principal {
         case .gateway: .gateway
         case .platform: .platform
         case .user: .user
+        case .ingest: .ingest
         }
     }
 }

@@ -1,7 +1,8 @@
 import Hummingbird
 import IOLogCore
 
-/// `POST /v1/generations` and `POST /v1/generations/batch` (DESIGN §4.1), gateway tokens only.
+/// `POST /v1/generations` and `POST /v1/generations/batch` (DESIGN §4.1): the gateway's token for
+/// every account, an account ingest token for its own account only.
 struct IngestController {
     /// The most generations one batch may carry.
     static let maximumBatchSize = 1_000
@@ -42,7 +43,7 @@ struct IngestController {
 
     @Sendable func single(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let body = try await JSONBody.read(request, limit: services.maximumBodyBytes, metrics: services.metrics)
-        let result = try await ingest([body])[0]
+        let result = try await ingest([body], context: context)[0]
         switch result {
         case .stored, .duplicate, .skipped:
             return JSONBody.response(Self.answer(for: result).json, status: Self.status(for: result))
@@ -50,6 +51,8 @@ struct IngestController {
             throw APIError(status: .conflict, code: "conflict", message: Self.conflictMessage(id))
         case .invalid(_, let error):
             throw APIError.invalid(error)
+        case .forbidden(_, let account):
+            throw APIError(status: .forbidden, code: "forbidden", message: Self.forbiddenMessage(account))
         }
     }
 
@@ -64,13 +67,19 @@ struct IngestController {
                 FieldError(field: "generations", message: "a batch holds at most \(Self.maximumBatchSize) generations")
             )
         }
-        return JSONBody.response(JSONValue.object(["results": .array(try await ingest(items).map { Self.answer(for: $0).json })]))
+        let results = try await ingest(items, context: context)
+        return JSONBody.response(JSONValue.object(["results": .array(results.map { Self.answer(for: $0).json })]))
     }
 
-    private func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
+    /// The account an ingest token is bound to; nil for the gateway's token (every account).
+    static func onlyAccount(_ context: IOLogRequestContext) -> String? {
+        if case .ingest(_, let accountID)? = context.principal { accountID } else { nil }
+    }
+
+    private func ingest(_ items: [JSONValue], context: IOLogRequestContext) async throws -> [IngestResult] {
         do {
             services.metrics.ingestBatch(size: items.count)
-            let results = try await services.ingest.ingest(items)
+            let results = try await services.ingest.ingest(items, onlyAccount: Self.onlyAccount(context))
             services.metrics.ingested(results)
             return results
         } catch is GenerationWriter.Overloaded {
@@ -86,6 +95,7 @@ struct IngestController {
         case .skipped: .accepted
         case .conflict: .conflict
         case .invalid: .badRequest
+        case .forbidden: .forbidden
         }
     }
 
@@ -102,7 +112,13 @@ struct IngestController {
                 status: "error",
                 error: .init(code: "invalid_request", message: error.message, field: error.field)
             )
+        case .forbidden(let id, let account):
+            ItemAnswer(id: id, status: "error", error: .init(code: "forbidden", message: forbiddenMessage(account), field: "account_id"))
         }
+    }
+
+    static func forbiddenMessage(_ allowedAccountID: String) -> String {
+        "this token may ingest for account \(allowedAccountID) only"
     }
 
     private static func conflictMessage(_ id: String) -> String {

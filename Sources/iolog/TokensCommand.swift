@@ -9,7 +9,7 @@ struct Tokens: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    /// `iolog tokens create --gateway | --platform | --user USER`
+    /// `iolog tokens create --gateway | --platform | --user USER | --ingest ACCOUNT`
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a token and print it (only the token, on standard output). It is shown once."
@@ -19,18 +19,22 @@ struct Tokens: AsyncParsableCommand {
         @Flag(help: "A token the gateway uses to post generations.") var gateway = false
         @Flag(help: "A token the platform uses to sync accounts and memberships.") var platform = false
         @Option(help: "A token for this person, to read the accounts they administer.") var user: String?
+        @Option(help: "A token that may post generations and traces for this one account only.") var ingest: String?
         @Option(help: "A note shown by 'tokens list'.") var label: String?
 
         func validate() throws {
-            let chosen = [gateway, platform, user != nil].filter { $0 }.count
-            guard chosen == 1 else { throw ValidationError("choose exactly one of --gateway, --platform, --user USER") }
+            let chosen = [gateway, platform, user != nil, ingest != nil].filter { $0 }.count
+            guard chosen == 1 else {
+                throw ValidationError("choose exactly one of --gateway, --platform, --user USER, --ingest ACCOUNT")
+            }
             if let user { try validateIdentifier(user, "--user") }
+            if let ingest { try validateIdentifier(ingest, "--ingest") }
         }
 
         func run() async throws {
-            let kind: TokenKind = gateway ? .gateway : platform ? .platform : .user
+            let kind: TokenKind = gateway ? .gateway : platform ? .platform : ingest != nil ? .ingest : .user
             let issued = try await data.withStore { store in
-                try await TokenService(store: store).create(kind: kind, userID: user, label: label, actor: cliActor)
+                try await TokenService(store: store).create(kind: kind, userID: user, accountID: ingest, label: label, actor: cliActor)
             }
             print(issued.token)
         }
@@ -50,11 +54,11 @@ struct Tokens: AsyncParsableCommand {
             }
             let rows = tokens.map { token in
                 [
-                    token.id, token.kind.rawValue, token.userID ?? "-", token.createdAt.rfc3339,
+                    token.id, token.kind.rawValue, token.userID ?? "-", token.accountID ?? "-", token.createdAt.rfc3339,
                     token.revokedAt.map { "revoked " + $0.rfc3339 } ?? "active", token.createdBy ?? "-", token.label ?? "",
                 ]
             }
-            printTable(header: ["ID", "KIND", "USER", "CREATED", "STATUS", "CREATED BY", "LABEL"], rows: rows)
+            printTable(header: ["ID", "KIND", "USER", "ACCOUNT", "CREATED", "STATUS", "CREATED BY", "LABEL"], rows: rows)
         }
     }
 

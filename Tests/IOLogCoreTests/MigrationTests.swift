@@ -22,6 +22,48 @@ struct MigrationTests {
         #expect(try database.queryFirst("SELECT count(*) FROM schema_migrations") { $0.int64(0) } == Int64(MigrationSet.log.migrations.count))
     }
 
+    @Test("the tokens rebuild (ingest tokens) keeps every token, its browser sessions and the cascade")
+    func tokensRebuildKeepsTokensAndSessions() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let database = try Database(path: folder.path + "/log.sqlite")
+        let before = MigrationSet(name: "log", migrations: MigrationSet.log.migrations.filter { $0.version < 6 })
+        try before.apply(to: database)
+        let digest = [UInt8](repeating: 7, count: 32)
+        _ = try database.execute(
+            "INSERT INTO tokens (id, kind, user_id, secret_sha256, label, created_at, created_by) VALUES ('usr-1', 'user', 'alice', ?, 'laptop', 5, 'cli:root')",
+            digest
+        )
+        _ = try database.execute("INSERT INTO sessions VALUES (?, 'usr-1', 'alice', 5, 99)", [UInt8](repeating: 8, count: 32))
+        try MigrationSet.log.apply(to: database)
+        #expect(try MigrationSet.log.appliedVersion(of: database) == MigrationSet.log.latestVersion)
+        let token = try database.queryFirst("SELECT \(RowMapping.tokenColumns) FROM tokens WHERE id = 'usr-1'") { RowMapping.token($0) }
+        #expect(token?.userID == "alice")
+        #expect(token?.label == "laptop")
+        #expect(token?.createdBy == "cli:root")
+        #expect(token?.accountID == nil)
+        #expect(try database.queryFirst("SELECT count(*) FROM sessions WHERE token_id = 'usr-1'") { $0.int64(0) } == 1)
+        #expect(try database.queryFirst("PRAGMA foreign_key_check") { $0.text(0) } == nil)
+        // The session still belongs to its token: deleting the token deletes it.
+        try database.execute("DELETE FROM tokens WHERE id = 'usr-1'")
+        #expect(try database.queryFirst("SELECT count(*) FROM sessions") { $0.int64(0) } == 0)
+        // An ingest token needs its account, and only an ingest token has one.
+        try database.execute("INSERT INTO accounts (id, kind, created_at, updated_at) VALUES ('acct', 'personal', 0, 0)")
+        _ = try database.execute(
+            "INSERT INTO tokens (id, kind, account_id, secret_sha256, created_at) VALUES ('ing-1', 'ingest', 'acct', ?, 1)",
+            digest
+        )
+        #expect(throws: (any Error).self) {
+            try database.execute("INSERT INTO tokens (id, kind, secret_sha256, created_at) VALUES ('ing-2', 'ingest', ?, 1)", digest)
+        }
+        #expect(throws: (any Error).self) {
+            try database.execute(
+                "INSERT INTO tokens (id, kind, account_id, secret_sha256, created_at) VALUES ('gw-2', 'gateway', 'acct', ?, 1)",
+                digest
+            )
+        }
+    }
+
     @Test func databaseFromANewerIologIsRefused() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

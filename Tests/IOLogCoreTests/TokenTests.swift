@@ -22,6 +22,45 @@ struct TokenTests {
         await storeEngine.close()
     }
 
+    @Test("an ingest token belongs to one existing account; its making and revoking are in that account's trail")
+    func ingestTokensBelongToOneAccount() async throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let storeEngine = try await folder.dataFolder.openEngine()
+        let store = storeEngine.store
+        let service = TokenService(store: store)
+        _ = try await AccountDirectory(store: store).upsertAccount(id: "org_a", kind: .organization, name: nil, actor: "test")
+        let issued = try await service.create(kind: .ingest, accountID: "org_a", label: "broadcast", actor: "cli:root")
+        #expect(issued.token.hasPrefix("iolog_ing-"))
+        #expect(issued.record.accountID == "org_a")
+        let principal = try await service.authenticate(issued.token)
+        #expect(principal == .ingest(tokenID: issued.record.id, accountID: "org_a"))
+        #expect(principal?.mayIngest(for: "org_a") == true)
+        #expect(principal?.mayIngest(for: "org_b") == false)
+        #expect(try await store.tokens().first { $0.id == issued.record.id }?.accountID == "org_a")
+
+        for (kind, user, account, message) in [
+            (TokenKind.ingest, nil, nil, "needs an account"), (.ingest, nil, "ghost", "no account ghost"),
+            (.ingest, nil, "bad id", "account"), (.gateway, nil, "org_a", "only ingest tokens"), (.ingest, "alice", "org_a", "only user tokens"),
+        ] as [(TokenKind, String?, String?, String)] {
+            let error = await #expect(throws: IOLogError.self) {
+                try await service.create(kind: kind, userID: user, accountID: account, actor: "test")
+            }
+            #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+        }
+        let badLabel = await #expect(throws: IOLogError.self) {
+            try await service.create(kind: .ingest, accountID: "org_a", label: "a\nb", actor: "test")
+        }
+        #expect(badLabel?.message.contains("label") == true)
+
+        try await service.revoke(id: issued.record.id, actor: "user:alice (usr-1)")
+        #expect(try await service.authenticate(issued.token) == nil)
+        let trail = try await store.auditEvents(accountID: "org_a", actions: nil, before: nil, limit: 10)
+        let actions = trail.filter { $0.event.target == issued.record.id }.map { "\($0.event.action) by \($0.event.actor)" }
+        #expect(actions == ["token.revoke by user:alice (usr-1)", "token.create by cli:root"])
+        await storeEngine.close()
+    }
+
     @Test func wrongMalformedAndRevokedTokensAreRejected() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

@@ -74,6 +74,8 @@ struct Fixture {
     let outsider: String
     let otherAdmin: String
     let revoked: String
+    /// An account ingest token of `org_acme`.
+    let ingest: String
     private(set) var arguments: TestArguments
 
     init(configure: (inout TestArguments) -> Void = { _ in }) async throws {
@@ -100,6 +102,7 @@ struct Fixture {
         let revokedToken = try await tokens.create(kind: .gateway, actor: "test")
         try await tokens.revoke(id: revokedToken.record.id, actor: "test")
         revoked = revokedToken.token
+        ingest = try await tokens.create(kind: .ingest, accountID: "org_acme", actor: "test").token
         await storeEngine.close()
     }
 
@@ -130,7 +133,7 @@ struct Fixture {
     /// Fails the test if `text` holds a body marker or the secret part of any fixture token.
     func expectNoSecrets(in text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(!text.contains(Fixture.bodyMarker), "a body reached the log", sourceLocation: sourceLocation)
-        for token in [gateway, platform, admin, member, outsider, otherAdmin, revoked] {
+        for token in [gateway, platform, admin, member, outsider, otherAdmin, revoked, ingest] {
             let secret = String(token.split(separator: "_").last ?? "")
             #expect(!text.contains(secret), "a token secret reached the log", sourceLocation: sourceLocation)
         }

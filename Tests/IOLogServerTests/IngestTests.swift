@@ -138,6 +138,51 @@ struct IngestTests {
         }
     }
 
+    @Test("an account ingest token posts for its own account only, singly and in batches, and reads nothing")
+    func ingestTokensAreBoundToTheirAccount() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.remove() }
+        try await fixture.withApp { client in
+            #expect(try await client.ingest(generation("gen-own"), token: fixture.ingest).0 == .created)
+            #expect(try await client.ingest(generation("gen-own"), token: fixture.ingest).0 == .ok)
+            for account in ["org_other", "org_off", "org_ghost"] {
+                let (status, body) = try await client.ingest(generation("gen-\(account)", account: account), token: fixture.ingest)
+                #expect(status == .forbidden, "\(account)")
+                let error = body["error"] as? [String: Any]
+                #expect(error?["code"] as? String == "forbidden")
+                #expect(error?["message"] as? String == "this token may ingest for account org_acme only")
+            }
+            let batch = try await client.execute(
+                uri: "/v1/generations/batch",
+                method: .post,
+                headers: headers(token: fixture.ingest),
+                body: Payload.batch([generation("gen-b1"), generation("gen-b2", account: "org_other"), generation("gen-b3")]).buffer
+            ) { response in (response.status, try jsonObject(response)) }
+            #expect(batch.0 == .ok)
+            let results = batch.1["results"] as? [[String: Any]] ?? []
+            #expect(results.map { $0["status"] as? String } == ["stored", "error", "stored"])
+            #expect((results[1]["error"] as? [String: Any])?["code"] as? String == "forbidden")
+            #expect((results[1]["error"] as? [String: Any])?["field"] as? String == "account_id")
+            // It may not read, nor act as the platform.
+            for (uri, method) in [
+                ("/v1/accounts/org_acme/generations", HTTPRequest.Method.get), ("/v1/accounts/org_acme/settings", .get),
+                ("/v1/accounts/org_acme/export", .get),
+            ] {
+                let status = try await client.execute(uri: uri, method: method, headers: headers(token: fixture.ingest)) { $0.status }
+                #expect(status == .forbidden, "\(uri)")
+            }
+            let sync = try await client.execute(
+                uri: "/v1/accounts/org_new",
+                method: .put,
+                headers: headers(token: fixture.ingest),
+                body: try jsonBuffer(["kind": "organization", "name": "New"])
+            ) { $0.status }
+            #expect(sync == .forbidden)
+        }
+        let stored = try await fixture.sql("SELECT id FROM generations ORDER BY id").map { $0[0] }
+        #expect(stored == ["gen-b1", "gen-b3", "gen-own"])
+    }
+
     @Test func tokensOtherThanTheGatewaysAreRefused() async throws {
         let fixture = try await Fixture()
         defer { fixture.remove() }

@@ -38,6 +38,29 @@ struct BinaryTests {
         #expect(!list.standardOutput.contains(String(lines[0].split(separator: "_").last!)))
     }
 
+    @Test("tokens create --ingest ACCOUNT: only for an existing account, printed alone, listed with its account")
+    func ingestTokensFromTheCommandLine() async throws {
+        let scratch = try Scratch()
+        defer { scratch.remove() }
+        let missing = try await runBinary(["tokens", "create", "--ingest", "org_a", "--data-dir", scratch.dataDir])
+        #expect(missing.status == 1)
+        #expect(missing.standardError.contains("no account org_a"))
+        for bad in [["--ingest", "a b"], ["--ingest", "org_a", "--gateway"]] {
+            #expect(try await runBinary(["tokens", "create"] + bad + ["--data-dir", scratch.dataDir]).status == 64)
+        }
+        #expect(try await runBinary(["accounts", "upsert", "org_a", "--kind", "organization", "--data-dir", scratch.dataDir]).status == 0)
+        let made = try await runBinary(["tokens", "create", "--ingest", "org_a", "--label", "broadcast", "--data-dir", scratch.dataDir])
+        #expect(made.status == 0)
+        let lines = made.standardOutput.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(lines.first?.hasPrefix("iolog_ing-") == true)
+        let list = try await runBinary(["tokens", "list", "--data-dir", scratch.dataDir])
+        let row = try #require(list.standardOutput.split(separator: "\n").first { $0.contains("ingest") })
+        #expect(row.contains("org_a"))
+        #expect(row.contains("broadcast"))
+        #expect(!list.standardOutput.contains(String(lines[0].split(separator: "_").last!)))
+    }
+
     @Test func refusalsAreOneLineOnStandardError() async throws {
         let scratch = try Scratch()
         defer { scratch.remove() }

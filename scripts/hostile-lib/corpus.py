@@ -855,7 +855,7 @@ TRAVERSALS = ["..%2f..%2f..%2fetc%2fpasswd", "..%2F", "%2e%2e", "%2e%2e%2f%2e%2e
               "%00", "{valid}%00", "{valid}%00.json", "%252e%252e%252f", "%25%32%65%25%32%65", "%c0%ae%c0%ae%c0%af",
               "..;", "{valid}%2f..%2f{valid}", "{valid}%2fsettings", "%2f", "%", "%zz", "%e9", "%ff%fe", "{valid}%20",
               "{valid}%09", "{valid}%0d%0aX-Injected:%201", "{valid}%3f", "{valid}%23", "%u002e%u002e"]
-VALID_PARAMETERS = {"account": DEMO, "id": "demo-0001", "user": "hostile-traversal-user"}
+VALID_PARAMETERS = {"account": DEMO, "id": "demo-0001", "user": "hostile-traversal-user", "token": "ing-0000000000000000"}
 
 
 def spec_routes(spec_path: str) -> list[tuple[str, str, dict]]:

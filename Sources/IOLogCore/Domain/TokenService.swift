@@ -20,10 +20,13 @@ public struct TokenService: Sendable {
         self.clock = clock
     }
 
-    /// Makes a token of `kind` (user tokens need `userID`); audited as `token.create` by `actor`.
+    /// Makes a token of `kind` (user tokens need `userID`, ingest tokens `accountID`, an account
+    /// that exists); audited as `token.create` by `actor`, in the trail of every account the
+    /// token can read or write.
     public func create(
         kind: TokenKind,
         userID: String? = nil,
+        accountID: String? = nil,
         label: String? = nil,
         actor: String
     ) async throws
@@ -35,6 +38,19 @@ public struct TokenService: Sendable {
         case (_, .some): throw IOLogError.invalidInput("only user tokens belong to a user")
         case (_, nil): break
         }
+        switch (kind, accountID) {
+        case (.ingest, nil): throw IOLogError.invalidInput("an ingest token needs an account")
+        case (.ingest, let accountID?):
+            _ = try Identifier.validated(accountID, as: "account")
+            guard try await store.account(id: accountID) != nil else { throw IOLogError.notFound("no account \(accountID)") }
+        case (_, .some): throw IOLogError.invalidInput("only ingest tokens belong to an account")
+        case (_, nil): break
+        }
+        if let label {
+            guard label.utf8.count <= 200, !label.unicodeScalars.contains(where: GenerationInput.isControl) else {
+                throw IOLogError.invalidInput("a token label is at most 200 bytes with no control characters")
+            }
+        }
         let id = kind.code + "-" + hex(try SecureRandom.bytes(count: 8))
         var secret = try SecureRandom.bytes(count: 32)
         defer { wipe(&secret) }
@@ -43,6 +59,7 @@ public struct TokenService: Sendable {
             id: id,
             kind: kind,
             userID: userID,
+            accountID: accountID,
             label: label,
             createdAt: Timestamp(micros: clock.nowMicros()),
             revokedAt: nil,
@@ -50,10 +67,12 @@ public struct TokenService: Sendable {
         )
         var detail: [String: JSONValue] = ["kind": .string(kind.rawValue)]
         detail["user_id"] = userID.map(JSONValue.string)
+        detail["label"] = label.map(JSONValue.string)
         let audit = AuditEvent(
             occurredAt: record.createdAt,
             actor: actor,
             action: "token.create",
+            accountID: accountID,
             target: id,
             detail: JSONValue.object(detail).canonicalText
         )
@@ -76,7 +95,24 @@ public struct TokenService: Sendable {
         case .user:
             guard let userID = record.userID else { return nil }
             return .user(tokenID: record.id, userID: userID)
+        case .ingest:
+            guard let accountID = record.accountID else { return nil }
+            return .ingest(tokenID: record.id, accountID: accountID)
         }
+    }
+
+    /// The ingest tokens of one account, active and revoked, newest first.
+    public func ingestTokens(accountID: String) async throws -> [TokenRecord] {
+        try await store.tokens().filter { $0.kind == .ingest && $0.accountID == accountID }
+    }
+
+    /// Revokes one of the account's own ingest tokens (what its admins may revoke); any other
+    /// id, or one already revoked, is `notFound`.
+    public func revokeIngestToken(id: String, accountID: String, actor: String) async throws {
+        guard try await ingestTokens(accountID: accountID).contains(where: { $0.id == id && $0.revokedAt == nil }) else {
+            throw IOLogError.notFound("no active ingest token \(id) in account \(accountID)")
+        }
+        try await revoke(id: id, actor: actor)
     }
 
     /// Revokes a token by id, audited as `token.revoke` by `actor`; effective at once for every

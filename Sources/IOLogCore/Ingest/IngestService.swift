@@ -7,6 +7,8 @@ public enum IngestResult: Sendable, Equatable {
     case conflict(id: String)
     /// The item is malformed; `id` when it could be read.
     case invalid(id: String?, FieldError)
+    /// The token may not ingest for the item's account (an ingest token, another account).
+    case forbidden(id: String, allowedAccountID: String)
 }
 
 /// Judges, seals and stores generations posted by the gateway (DESIGN §2 rules 1–3, 7).
@@ -29,8 +31,10 @@ public struct IngestService: Sendable {
     }
 
     /// Judges and stores every item on its own; returns once all stored items are durable.
-    /// Throws only for failures of the whole (storage down, queue full).
-    public func ingest(_ items: [JSONValue]) async throws -> [IngestResult] {
+    /// Throws only for failures of the whole (storage down, queue full). With `onlyAccount` (an
+    /// account ingest token's), items of any other account are `forbidden`, judged before the
+    /// account is even looked up, so the answer says nothing about the other account.
+    public func ingest(_ items: [JSONValue], onlyAccount: String? = nil) async throws -> [IngestResult] {
         let now = Timestamp(micros: clock.nowMicros())
         var results = [IngestResult?](repeating: nil, count: items.count)
         var accounts: [String: Account?] = [:]
@@ -42,6 +46,10 @@ public struct IngestService: Sendable {
                 input = try GenerationInput.parse(item, now: now)
             } catch {
                 results[index] = .invalid(id: Self.readableID(item), error)
+                continue
+            }
+            if let onlyAccount, input.accountID != onlyAccount {
+                results[index] = .forbidden(id: input.id, allowedAccountID: onlyAccount)
                 continue
             }
             if accounts[input.accountID] == nil {

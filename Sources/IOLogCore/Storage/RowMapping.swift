@@ -52,13 +52,14 @@ public enum RowMapping {
     }
 
     /// Columns of `tokens`; the secret's digest is column 6.
-    static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by"
+    static let tokenColumns = "id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by, account_id"
 
     static func token(_ row: some StoredRow) -> TokenRecord {
         TokenRecord(
             id: row.text(0),
             kind: TokenKind(rawValue: row.text(1)) ?? .user,
             userID: row.optionalText(2),
+            accountID: row.optionalText(8),
             label: row.optionalText(3),
             createdAt: Timestamp(micros: row.int64(4)),
             revokedAt: row.optionalInt64(5).map(Timestamp.init(micros:)),

@@ -89,6 +89,7 @@ public final class ServiceMetrics: Sendable {
                 case .skipped(_, let reason): ("skipped", reason.rawValue)
                 case .conflict: ("rejected", "conflict")
                 case .invalid: ("rejected", "invalid")
+                case .forbidden: ("rejected", "forbidden")
                 }
             counter("iolog_ingest_generations_total", [("outcome", outcome), ("reason", reason)]).increment()
         }

@@ -130,9 +130,20 @@ struct DetailView: PageView {
 }
 
 struct SettingsView: PageView {
+    /// One of the account's active ingest tokens.
+    struct IngestToken {
+        let id: String
+        let label: String
+        let created: String
+        let createdBy: String
+    }
     let title = "Settings"
     let accountID: String
     let access: AccessHistoryView
+    let ingestTokens: [IngestToken]
+    let hasIngestTokens: Bool
+    /// A token just made: its secret, shown on this one answer and never again.
+    let newToken: String?
     let csrf: String
     let stateText: String
     let stateClass: String
@@ -149,12 +160,24 @@ struct SettingsView: PageView {
         setting: IOLoggingSetting,
         retention: RetentionPolicy,
         access: AccessHistoryView,
+        ingestTokens: [TokenRecord],
+        newToken: String?,
         session: WebSession,
         nav: AccountNav,
         error: String? = nil
     ) {
         self.accountID = accountID
         self.access = access
+        self.ingestTokens = ingestTokens.filter { $0.revokedAt == nil }.map { token in
+            IngestToken(
+                id: token.id,
+                label: token.label ?? "",
+                created: PageFormat.time(token.createdAt),
+                createdBy: token.createdBy ?? "–"
+            )
+        }
+        hasIngestTokens = !self.ingestTokens.isEmpty
+        self.newToken = newToken
         self.retention =
             retention.months.map { "\($0) calendar months after they were made, then removes them" } ?? "until they are deleted on request"
         csrf = session.csrfToken
@@ -210,6 +233,9 @@ struct AccessHistoryView {
             case "account.upsert": what = "Account saved as \(text("kind") ?? "an account")"
             case "membership.set": what = "\(target) became \(text("role") == "admin" ? "an admin" : "a member")"
             case "membership.remove": what = "\(target) removed from the account"
+            case "token.create" where text("kind") == "ingest":
+                what = "Ingest token made" + (text("label").map { " (\($0))" } ?? "") + ": it can send this account's generations"
+                tokenID = event.target
             case "token.create":
                 what = "Token made for \(text("user_id") ?? "no user")"
                 tokenID = event.target

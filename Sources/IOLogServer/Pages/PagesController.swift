@@ -29,6 +29,8 @@ struct PagesController {
         account.get("logs/:id", use: detail)
         account.get("settings", use: settings)
         account.post("settings/io-logging", use: toggle)
+        account.post("settings/ingest-tokens", use: createIngestToken)
+        account.post("settings/ingest-tokens/:token/revoke", use: revokeIngestToken)
     }
 
     // MARK: Sign in and out
@@ -247,14 +249,19 @@ struct PagesController {
     static let accessHistoryPageSize = 50
 
     @Sendable func settings(_ request: Request, context: IOLogRequestContext) async throws -> Response {
-        let session = try Self.session(context)
-        let accountID = try context.parameters.require("account")
-        let account = try await requireAccount(accountID)
         var before: Int64?
         if let text = QueryParameters.value(request, "access_before") {
             guard let sequence = Int64(text), sequence > 0 else { throw PageError.notFound }
             before = sequence
         }
+        return try await settingsPage(context, accessBefore: before, newToken: nil)
+    }
+
+    /// The Settings page; `newToken` is a token just made, whose secret this answer alone shows.
+    private func settingsPage(_ context: IOLogRequestContext, accessBefore before: Int64?, newToken: String?) async throws -> Response {
+        let session = try Self.session(context)
+        let accountID = try context.parameters.require("account")
+        let account = try await requireAccount(accountID)
         let page = try await services.read.auditTrail(
             accountID: accountID,
             actions: ReadService.accessActions,
@@ -274,10 +281,49 @@ struct PagesController {
                 setting: account.ioLogging,
                 retention: services.retention,
                 access: access,
+                ingestTokens: try await services.tokens.ingestTokens(accountID: accountID),
+                newToken: newToken,
                 session: session,
                 nav: settingsNav(account)
             )
         )
+    }
+
+    struct IngestTokenForm: Decodable {
+        let csrf: String?
+        let label: String?
+    }
+
+    /// Makes an ingest token and answers with the Settings page showing it once (no redirect:
+    /// the secret must never be in a URL or a second request).
+    @Sendable func createIngestToken(_ request: Request, context: IOLogRequestContext) async throws -> Response {
+        let accountID = try context.parameters.require("account")
+        let form = try await Self.decodeForm(IngestTokenForm.self, request, context)
+        try Self.requireCSRF(form.csrf, context)
+        let label = form.label.flatMap { $0.isEmpty ? nil : $0 }
+        do {
+            let issued = try await services.tokens.create(kind: .ingest, accountID: accountID, label: label, actor: context.actor)
+            return try await settingsPage(context, accessBefore: nil, newToken: issued.token)
+        } catch let error as IOLogError where error.code == .invalidInput {
+            throw PageError(status: .badRequest, heading: "Bad request", message: error.message)
+        }
+    }
+
+    struct RevokeForm: Decodable {
+        let csrf: String?
+    }
+
+    @Sendable func revokeIngestToken(_ request: Request, context: IOLogRequestContext) async throws -> Response {
+        let accountID = try context.parameters.require("account")
+        let tokenID = try context.parameters.require("token")
+        let form = try await Self.decodeForm(RevokeForm.self, request, context)
+        try Self.requireCSRF(form.csrf, context)
+        do {
+            try await services.tokens.revokeIngestToken(id: tokenID, accountID: accountID, actor: context.actor)
+        } catch let error as IOLogError where error.code == .notFound {
+            throw PageError.notFound
+        }
+        return .redirect(to: "/accounts/\(accountID)/settings#ingest-tokens", type: .normal)
     }
 
     struct ToggleForm: Decodable {

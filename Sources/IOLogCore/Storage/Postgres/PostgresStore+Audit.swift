@@ -30,6 +30,7 @@ extension PostgresStore {
     /// Appends `audit` to the trail of every account `userID` belongs to (once without an
     /// account when there is none, or for tokens of no user).
     static func appendForUser(_ audit: AuditEvent, userID: String?, in c: PostgresConnection) throws {
+        guard audit.accountID == nil else { return try append(audit, in: c) }
         let accounts =
             try userID.map { user in
                 try c.run("SELECT account_id FROM memberships WHERE user_id = $1 ORDER BY account_id", user).rows.map { $0.text(0) }

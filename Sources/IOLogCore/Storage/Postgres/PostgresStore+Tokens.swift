@@ -4,8 +4,8 @@ extension PostgresStore {
         try await pool.transaction { c in
             try c.run(
                 """
-                INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by, account_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                 """,
                 token.id,
                 token.kind.rawValue,
@@ -14,7 +14,8 @@ extension PostgresStore {
                 token.createdAt.micros,
                 token.revokedAt?.micros,
                 secretSHA256,
-                token.createdBy
+                token.createdBy,
+                token.accountID
             )
             try Self.appendForUser(audit, userID: token.userID, in: c)
         }
@@ -37,8 +38,10 @@ extension PostgresStore {
             let revoked = try c.run("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", time.micros, id).affectedRows > 0
             try c.run("DELETE FROM sessions WHERE token_id = $1", id)
             if revoked {
-                let userID = try c.run("SELECT user_id FROM tokens WHERE id = $1", id).first?.optionalText(0)
-                try Self.appendForUser(audit, userID: userID, in: c)
+                let owner = try c.run("SELECT user_id, account_id FROM tokens WHERE id = $1", id).first
+                var audit = audit
+                audit.accountID = owner?.optionalText(1)
+                try Self.appendForUser(audit, userID: owner?.optionalText(0), in: c)
             }
             return revoked
         }

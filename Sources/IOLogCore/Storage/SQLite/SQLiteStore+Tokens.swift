@@ -2,8 +2,10 @@
 extension SQLiteStore {
     /// Appends `audit` to the trail of every account `userID` belongs to, so the admins of each
     /// account see a token that can read it; once without an account when there is none (or
-    /// for tokens of no user).
+    /// for tokens of no user). An event that names its account already (an ingest token's) goes
+    /// to that trail alone.
     static func appendForUser(_ audit: AuditEvent, userID: String?, to db: Database) throws {
+        guard audit.accountID == nil else { return try append(audit, to: db) }
         let accounts =
             try userID.map { user in
                 try db.query("SELECT account_id FROM memberships WHERE user_id = ? ORDER BY account_id", user) { $0.text(0) }
@@ -20,8 +22,8 @@ extension SQLiteStore {
         try await writer.write { db in
             try db.execute(
                 """
-                INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO tokens (id, kind, user_id, label, created_at, revoked_at, secret_sha256, created_by, account_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 token.id,
                 token.kind.rawValue,
@@ -30,7 +32,8 @@ extension SQLiteStore {
                 token.createdAt.micros,
                 token.revokedAt?.micros,
                 secretSHA256,
-                token.createdBy
+                token.createdBy,
+                token.accountID
             )
             try Self.appendForUser(audit, userID: token.userID, to: db)
         }
@@ -56,8 +59,12 @@ extension SQLiteStore {
             // Browser sessions opened with the token end with it, in the same transaction.
             try db.execute("DELETE FROM sessions WHERE token_id = ?", id)
             if revoked {
-                let userID = try db.queryFirst("SELECT user_id FROM tokens WHERE id = ?", id) { $0.optionalText(0) } ?? nil
-                try Self.appendForUser(audit, userID: userID, to: db)
+                let owner = try db.queryFirst("SELECT user_id, account_id FROM tokens WHERE id = ?", id) {
+                    ($0.optionalText(0), $0.optionalText(1))
+                }
+                var audit = audit
+                audit.accountID = owner?.1
+                try Self.appendForUser(audit, userID: owner?.0, to: db)
             }
             return revoked
         }
