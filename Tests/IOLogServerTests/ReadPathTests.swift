@@ -241,6 +241,14 @@ struct ReadPathTests {
             #expect(try await get(client, "/v1/accounts/org_acme/generations/gen-audited", token: fixture.admin).0 == .ok)
             #expect(try await get(client, "/v1/accounts/org_acme/generations/gen-audited", token: fixture.member).0 == .forbidden)
             #expect(try await get(client, "/v1/accounts/org_acme/export", token: fixture.outsider).0 == .notFound)
+            // Refusals reach the trail off the request path (DenialQueue): both are written
+            // before the toggle, so the trail's order is the order of the requests.
+            for _ in 0..<100 {
+                let (_, recent) = try await get(client, "/v1/accounts/org_acme/audit-events?limit=10", token: fixture.admin)
+                let denied = (recent["data"] as? [[String: Any]] ?? []).filter { $0["action"] as? String == "access.denied" }
+                if denied.count >= 2 { break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
             let toggle = try await client.execute(
                 uri: "/v1/accounts/org_acme/settings/io-logging",
                 method: .put,
