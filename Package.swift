@@ -30,6 +30,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         // Templating with HTML escaping by default, for the Logs pages (issue 5).
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        // Decoding and encoding OTLP trace exports (issue 15); the message code is generated once
+        // from schema/otlp by scripts/generate-otlp and committed.
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -47,11 +50,19 @@ let package = Package(
             pkgConfig: "libcrypto",
             providers: [.apt(["libssl-dev"])]
         ),
+        // gzip bodies of OTLP exports (`Content-Encoding: gzip`), inflated with a bound.
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // The numbered SQL migrations of both engines, at the repository's top level and
         // compiled into the binary.
         .target(
             name: "IOLogSchema",
             path: "schema",
+            // schema/otlp holds the .proto sources of IOLogOTLP's generated code.
+            exclude: ["otlp"],
             resources: [.embedInCode("sqlite"), .embedInCode("postgres")],
             swiftSettings: strict
         ),
@@ -67,10 +78,21 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // OTLP traces: the generated messages, their codec, and which spans are generations.
+        .target(
+            name: "IOLogOTLP",
+            dependencies: [
+                "IOLogCore",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "IOLogServer",
             dependencies: [
                 "IOLogCore",
+                "IOLogOTLP",
+                "CZlib",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -132,6 +154,7 @@ let package = Package(
             dependencies: [
                 "IOLogServer",
                 "IOLogCore",
+                "IOLogOTLP",
                 "IOLogTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -54,6 +54,7 @@ public func buildRouter(_ services: AppServices, logger: Logger) -> Router<IOLog
         .add(middleware: AuthenticationMiddleware(tokens: services.tokens, metrics: services.metrics, failures: services.authFailures))
         .add(middleware: BodyBudgetMiddleware(budget: services.bodyBudget, maximumBodyBytes: services.maximumBodyBytes))
     IngestController(services: services).register(on: api.group("generations").add(middleware: RequireIngest(metrics: services.metrics)))
+    TracesController(services: services).register(on: api.group("traces").add(middleware: RequireIngest(metrics: services.metrics)))
     PlatformController(services: services).register(on: api.group("accounts").add(middleware: RequireKind(.platform, metrics: services.metrics)))
     let admin = api.group("accounts/:account").add(middleware: AccountAdminMiddleware(services: services))
     SettingsController(services: services).register(on: admin)

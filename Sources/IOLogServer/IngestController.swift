@@ -76,7 +76,9 @@ struct IngestController {
         if case .ingest(_, let accountID)? = context.principal { accountID } else { nil }
     }
 
-    private func ingest(_ items: [JSONValue], context: IOLogRequestContext) async throws -> [IngestResult] {
+    /// Ingests items (posted generations, or generations read from trace spans), held to the
+    /// token's account when it is an ingest token; 503 when the write queue is full.
+    func ingest(_ items: [JSONValue], context: IOLogRequestContext) async throws -> [IngestResult] {
         do {
             services.metrics.ingestBatch(size: items.count)
             let results = try await services.ingest.ingest(items, onlyAccount: Self.onlyAccount(context))

@@ -19,16 +19,7 @@ enum JSONBody {
                 message: "Content-Encoding is not supported here; send the body uncompressed"
             )
         }
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
-            throw tooLarge(limit)
-        }
-        let buffer: ByteBuffer
-        do {
-            buffer = try await request.body.collect(upTo: limit)
-        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
-            // Also NIO's too-many-bytes error: a chunked body (no Content-Length) past the limit.
-            throw tooLarge(limit)
-        }
+        let buffer = try await collectBuffer(request, limit: limit)
         let bytes = buffer.readableBytes
         metrics.bodyStarted(bytes: bytes)
         defer { metrics.bodyFinished(bytes: bytes) }
@@ -41,6 +32,27 @@ enum JSONBody {
         }
     }
 
+    /// A request's body as it came (any type or encoding): 413 past `limit` bytes, judged on its
+    /// `Content-Length` before reading when it has one.
+    static func collect(_ request: Request, limit: Int, metrics: ServiceMetrics) async throws -> [UInt8] {
+        let buffer = try await collectBuffer(request, limit: limit)
+        metrics.bodyStarted(bytes: buffer.readableBytes)
+        defer { metrics.bodyFinished(bytes: buffer.readableBytes) }
+        return Array(buffer.readableBytesView)
+    }
+
+    private static func collectBuffer(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw tooLarge(limit)
+        }
+        do {
+            return try await request.body.collect(upTo: limit)
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+            // Also NIO's too-many-bytes error: a chunked body (no Content-Length) past the limit.
+            throw tooLarge(limit)
+        }
+    }
+
     /// `application/json`, any case, parameters and surrounding blanks allowed.
     private static func isJSON(_ contentType: String) -> Bool {
         var type = contentType.prefix { $0 != ";" }
@@ -49,7 +61,7 @@ enum JSONBody {
         return type.lowercased() == "application/json"
     }
 
-    private static func tooLarge(_ limit: Int) -> APIError {
+    static func tooLarge(_ limit: Int) -> APIError {
         APIError(status: .contentTooLarge, code: "payload_too_large", message: "the body is larger than \(limit) bytes")
     }
 

@@ -96,6 +96,11 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// Generations answered 503 because the writer's queue was full.
+    /// Spans of OTLP exports by outcome (generation, ignored, rejected) and convention.
+    public func traceSpans(outcome: String, convention: String) {
+        counter("iolog_trace_spans_total", [("outcome", outcome), ("convention", convention)]).increment()
+    }
+
     public func ingestOverloaded(_ count: Int) {
         counter("iolog_ingest_generations_total", [("outcome", "overloaded"), ("reason", "queue_full")]).increment(by: count)
     }

@@ -1,0 +1,8 @@
+import SwiftProtobuf
+
+/// Short names for the generated OTLP messages (schema/otlp, scripts/generate-otlp).
+public typealias ExportTraceServiceRequest = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceRequest
+public typealias ExportTraceServiceResponse = Opentelemetry_Proto_Collector_Trace_V1_ExportTraceServiceResponse
+public typealias OTLPSpan = Opentelemetry_Proto_Trace_V1_Span
+public typealias OTLPKeyValue = Opentelemetry_Proto_Common_V1_KeyValue
+public typealias OTLPAnyValue = Opentelemetry_Proto_Common_V1_AnyValue
