@@ -19,6 +19,7 @@ public enum EmbeddedSchema {
         File(version: 4, name: "access_and_boundaries", sql: PackageResources.log_0004_access_and_boundaries_sql),
         File(version: 5, name: "session_ids", sql: PackageResources.log_0005_session_ids_sql),
         File(version: 6, name: "ingest_tokens", sql: PackageResources.log_0006_ingest_tokens_sql),
+        File(version: 7, name: "user_erasure", sql: PackageResources.log_0007_user_erasure_sql),
     ]
 
     /// SQLite: the keyring, in the data folder's `keyring.sqlite`.
@@ -36,6 +37,7 @@ public enum EmbeddedSchema {
         File(version: 1, name: "initial", sql: PackageResources.pg_log_0001_initial_sql),
         File(version: 2, name: "session_ids", sql: PackageResources.pg_log_0002_session_ids_sql),
         File(version: 3, name: "ingest_tokens", sql: PackageResources.pg_log_0003_ingest_tokens_sql),
+        File(version: 4, name: "user_erasure", sql: PackageResources.pg_log_0004_user_erasure_sql),
     ]
 
     /// PostgreSQL: the keyring, in schema `iolog_keyring`.

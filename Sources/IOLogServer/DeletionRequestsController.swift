@@ -11,16 +11,16 @@ struct DeletionRequestsController {
         group.get("deletion-requests", use: list)
     }
 
-    /// Body: `{"ticket"?: string, "generation_ids"?: [id], "before"?: RFC 3339}`; with neither
-    /// `generation_ids` nor `before` the scope is the whole account.
+    /// Body: `{"ticket"?: string, "generation_ids"?: [id], "before"?: RFC 3339, "user_id"?: id}`
+    /// (at most one of the last three); with none of them the scope is the whole account.
     @Sendable func create(_ request: Request, context: IOLogRequestContext) async throws -> Response {
         let accountID = try context.parameters.require("account")
-        guard case .user(_, let userID)? = context.principal else { throw APIError.accountNotFound }
+        guard case .user(_, let requester)? = context.principal else { throw APIError.accountNotFound }
         let body = try await JSONBody.read(request, limit: 1024 * 1024)
         guard case .object(let fields) = body else {
             throw APIError.invalid(FieldError(field: nil, message: "the body must be a JSON object"))
         }
-        for key in fields.keys where !["ticket", "generation_ids", "before"].contains(key) {
+        for key in fields.keys where !["ticket", "generation_ids", "before", "user_id"].contains(key) {
             throw APIError.invalid(FieldError(field: key, message: "\(key) is not a field of a deletion request"))
         }
         var ticket = "filed by an account admin through the API"
@@ -31,9 +31,17 @@ struct DeletionRequestsController {
         }
         let ids = body["generation_ids"].flatMap { $0 == .null ? nil : $0 }
         let before = body["before"].flatMap { $0 == .null ? nil : $0 }
+        let user = body["user_id"].flatMap { $0 == .null ? nil : $0 }
         var scope = DeletionScope.account
         switch (ids, before) {
-        case (nil, nil): break
+        case (nil, nil):
+            guard let user else { break }
+            guard case .string(let userID) = user, Identifier.isValid(userID) else {
+                throw APIError.invalid(FieldError(field: "user_id", message: "user_id must be 1–128 characters of A-Z a-z 0-9 . _ : -"))
+            }
+            scope = .user(userID)
+        case (_, _) where user != nil:
+            throw APIError.invalid(FieldError(field: "user_id", message: "give one of generation_ids, before and user_id"))
         case (.some, .some): throw APIError.invalid(FieldError(field: "before", message: "give generation_ids or before, not both"))
         case (.some(let value), nil):
             guard case .array(let items) = value, !items.isEmpty, items.count <= DeletionService.maximumGenerationIDs else {
@@ -59,7 +67,7 @@ struct DeletionRequestsController {
         }
         do {
             let filed = try await DeletionDesk(store: services.store, clock: services.clock)
-                .request(accountID: accountID, requestedBy: userID, ticket: ticket, scope: scope, filedBy: context.actor)
+                .request(accountID: accountID, requestedBy: requester, ticket: ticket, scope: scope, filedBy: context.actor)
             return try JSONBody.response(DeletionRequestJSON(filed), status: .created)
         } catch let error as IOLogError where error.code == .invalidInput {
             // The fields were checked above; what is left is the ticket's shape.

@@ -16,9 +16,11 @@ struct Deletion: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record an owner's deletion request (pending until 'deletion run'); prints its id.",
             discussion: """
-                The requester must be an admin of the account. Without --generation or --before the \
-                scope is the whole account: every generation, and its data keys (crypto-shredding). \
-                Deletion ignores the retention minimum.
+                The requester must be an admin of the account. Without --generation, --before or --user \
+                the scope is the whole account: every generation, and its data keys (crypto-shredding). \
+                --user erases every generation of one end user of the account; a generation of theirs \
+                created before the request that arrives later is never stored. Deletion ignores the \
+                retention minimum.
                 """
         )
 
@@ -28,12 +30,17 @@ struct Deletion: AsyncParsableCommand {
         @Option(help: "The support ticket reference.") var ticket: String
         @Option(name: .customLong("generation"), help: "Only this generation (repeatable).") var generations: [String] = []
         @Option(help: "Only generations created before this RFC 3339 time.") var before: String?
+        @Option(help: "Every generation of this end user (their user_id; sha256:… for ids from traces outside the id alphabet).")
+        var user: String?
 
         func validate() throws {
             try validateIdentifier(account, "--account")
             try validateIdentifier(requestedBy, "--requested-by")
             for id in generations { try validateIdentifier(id, "--generation") }
-            guard generations.isEmpty || before == nil else { throw ValidationError("use --generation or --before, not both") }
+            if let user { try validateIdentifier(user, "--user") }
+            guard [!generations.isEmpty, before != nil, user != nil].filter({ $0 }).count <= 1 else {
+                throw ValidationError("use one of --generation, --before and --user")
+            }
             if let before, RFC3339.parse(before) == nil { throw ValidationError("--before must be an RFC 3339 time, like 2026-08-01T00:00:00Z") }
         }
 
@@ -41,7 +48,7 @@ struct Deletion: AsyncParsableCommand {
             let scope: DeletionScope =
                 if !generations.isEmpty { .generations(generations) } else if let before, let time = RFC3339.parse(before) {
                     .before(time)
-                } else { .account }
+                } else if let user { .user(user) } else { .account }
             let request = try await data.withStore { store in
                 try await DeletionDesk(store: store, clock: .system)
                     .request(accountID: account, requestedBy: requestedBy, ticket: ticket, scope: scope, filedBy: cliActor)
@@ -146,6 +153,7 @@ struct Receipt {
         case .account: scope = "whole account (generations and data keys)"
         case .generations(let ids): scope = "\(ids.count) generation(s): " + ids.joined(separator: ", ")
         case .before(let time): scope = "generations created before \(time.rfc3339)"
+        case .user(let userID): scope = "every generation of end user \(userID)"
         }
         var lines = [
             "deletion request \(r.id)",

@@ -44,14 +44,19 @@ struct ErasureTests {
         @discardableResult
         /// Seals and stores a generation as ingest does: a row sealed with a key an erasure
         /// destroyed ends the lease on it and is sealed again with the account's new key.
-        func add(_ id: String, account: String = "org_a", createdAt: Timestamp = ErasureTests.now) async throws -> SealedGeneration {
-            let first = try await seal(id, account: account, createdAt: createdAt)
+        func add(
+            _ id: String,
+            account: String = "org_a",
+            createdAt: Timestamp = ErasureTests.now,
+            user: String? = nil
+        ) async throws -> SealedGeneration {
+            let first = try await seal(id, account: account, createdAt: createdAt, user: user)
             switch try await store.insertGenerations([first]) {
             case [.stored]:
                 return first
             case [.keyDestroyed]:
                 BodyEnvelope(keyring: keyring).endLease(accountID: account, sealed: first.promptSealed)
-                let second = try await seal(id, account: account, createdAt: createdAt)
+                let second = try await seal(id, account: account, createdAt: createdAt, user: user)
                 try await store.insertGeneration(second)
                 return second
             default:
@@ -61,7 +66,7 @@ struct ErasureTests {
             }
         }
 
-        private func seal(_ id: String, account: String, createdAt: Timestamp) async throws -> SealedGeneration {
+        func seal(_ id: String, account: String = "org_a", createdAt: Timestamp, user: String? = nil) async throws -> SealedGeneration {
             let sealer = try await BodyEnvelope(keyring: keyring).sealer(for: account)
             let body = Array("body of \(id) \(UUID().uuidString)".utf8)
             let generation = SealedGeneration(
@@ -69,6 +74,7 @@ struct ErasureTests {
                 accountID: account,
                 createdAt: createdAt,
                 storedAt: createdAt,
+                userID: user,
                 model: "m",
                 provider: "p",
                 region: "global",
@@ -255,6 +261,46 @@ struct ErasureTests {
         #expect(try await world.store.generation(id: early.id) == nil)
         #expect(await world.opens(late))
         #expect(try await world.store.deletionRequests(accountID: "org_a", status: .completed).count == 2)
+        await world.close()
+    }
+
+    @Test("an end user's erasure removes every generation of theirs in the account only, keeps the keys, refuses their late arrivals")
+    func endUserScope() async throws {
+        let world = try await World()
+        defer { world.folder.remove() }
+        try await world.add("u1-a", user: "user_1")
+        try await world.add("u1-b", createdAt: Timestamp(micros: Self.now.micros - 10_000_000), user: "user_1")
+        let kept = try await world.add("u2", user: "user_2")
+        try await world.add("anonymous")
+        try await world.add("u1-elsewhere", account: "org_b", user: "user_1")
+        let (desk, service) = world.deletion()
+        await #expect(throws: IOLogError.self) {
+            try await desk.request(accountID: "org_a", requestedBy: "alice", ticket: "T-5", scope: .user("not an id"), filedBy: "test")
+        }
+        let filed = try await desk.request(accountID: "org_a", requestedBy: "alice", ticket: "T-5", scope: .user("user_1"), filedBy: "test")
+        #expect(try await world.store.deletionRequest(id: filed.id)?.scope == .user("user_1"))
+        let receipt = try await service.run(id: filed.id, runBy: "test")
+        #expect(receipt.status == .completed)
+        #expect(receipt.rowsErased == 2)
+        #expect(receipt.keysDestroyed == 0)
+        #expect(receipt.scope == .user("user_1"))
+        for id in ["u1-a", "u1-b"] { #expect(try await world.store.generation(id: id) == nil) }
+        for id in ["u2", "anonymous", "u1-elsewhere"] { #expect(try await world.store.generation(id: id) != nil) }
+        #expect(await world.opens(kept))
+        // A late delivery of the erased user, created before the request, is never stored; one
+        // created after it is, and so is any other user's.
+        let late = try await world.seal("u1-late", createdAt: Timestamp(micros: Self.now.micros - 1), user: "user_1")
+        #expect(try await world.store.insertGenerations([late]) == [.erased])
+        let retry = try await world.seal("u1-a", createdAt: Self.now, user: "user_1")
+        #expect(try await world.store.insertGenerations([retry]) == [.erased])
+        let after = try await world.seal("u1-after", createdAt: Timestamp(micros: Self.now.micros + 1), user: "user_1")
+        #expect(try await world.store.insertGenerations([after]) == [.stored])
+        let other = try await world.seal("u3-late", createdAt: Timestamp(micros: Self.now.micros - 1), user: "user_3")
+        #expect(try await world.store.insertGenerations([other]) == [.stored])
+        let elsewhere = try await world.seal("u1-b-late", account: "org_b", createdAt: Timestamp(micros: Self.now.micros - 1), user: "user_1")
+        #expect(try await world.store.insertGenerations([elsewhere]) == [.stored])
+        let audit = try await world.store.auditEvents(accountID: "org_a", actions: ["deletion.request"], before: nil, limit: 5)
+        #expect(audit.first?.event.detail?.contains(#""user_id":"user_1""#) == true)
         await world.close()
     }
 

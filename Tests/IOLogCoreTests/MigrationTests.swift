@@ -64,6 +64,42 @@ struct MigrationTests {
         }
     }
 
+    @Test("the deletion requests rebuild (end-user scope) keeps every request, its receipt and its order")
+    func deletionRequestsRebuildKeepsRequests() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.remove() }
+        let database = try Database(path: folder.path + "/log.sqlite")
+        try MigrationSet(name: "log", migrations: MigrationSet.log.migrations.filter { $0.version < 7 }).apply(to: database)
+        try database.execute("INSERT INTO accounts (id, kind, created_at, updated_at) VALUES ('acct', 'personal', 0, 0)")
+        for (id, scope, ids, before) in [("del-b", "before", nil, 5), ("del-a", "generations", #"["g1"]"#, nil)]
+            as [(String, String, String?, Int64?)]
+        {
+            _ = try database.execute(
+                """
+                INSERT INTO deletion_requests (id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids, scope_before,
+                    status, created_at, rows_erased) VALUES (?, 'acct', 'alice', 'cli:root', 'T', ?, ?, ?, 'completed', 7, 3)
+                """,
+                id,
+                scope,
+                ids,
+                before
+            )
+        }
+        try MigrationSet.log.apply(to: database)
+        let requests = try database.query(
+            "SELECT \(RowMapping.deletionColumns) FROM deletion_requests ORDER BY created_at DESC, rowid DESC",
+            map: RowMapping.deletionRequest
+        )
+        #expect(requests.map(\.id) == ["del-a", "del-b"])
+        #expect(requests.map(\.scope) == [.generations(["g1"]), .before(Timestamp(micros: 5))])
+        #expect(requests.allSatisfy { $0.rowsErased == 3 && $0.status == .completed })
+        #expect(throws: (any Error).self) {
+            try database.execute(
+                "INSERT INTO deletion_requests (id, account_id, requested_by, filed_by, ticket, scope, status, created_at) VALUES ('del-u', 'acct', 'a', 'b', 'T', 'user', 'pending', 1)"
+            )
+        }
+    }
+
     @Test func databaseFromANewerIologIsRefused() async throws {
         let folder = try TemporaryFolder()
         defer { folder.remove() }

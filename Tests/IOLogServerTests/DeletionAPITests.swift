@@ -39,7 +39,8 @@ struct DeletionAPITests {
                 (["generation_ids": "gen-1"], "generation_ids"), (["generation_ids": [] as [String]], "generation_ids"),
                 (["generation_ids": ["bad id!"]], "generation_ids"), (["before": "yesterday"], "before"),
                 (["before": "2026-11-01T00:00:00Z", "generation_ids": ["a"]], "before"), (["ticket": 5], "ticket"),
-                (["ticket": "line\nbreak"], "ticket"), (["scope": "all"], "scope"),
+                (["ticket": "line\nbreak"], "ticket"), (["scope": "all"], "scope"), (["user_id": "a b"], "user_id"),
+                (["user_id": 7], "user_id"), (["user_id": "u", "before": "2026-11-01T00:00:00Z"], "user_id"),
             ] as [([String: Any], String)] {
                 let (status, answer) = try await call(client, .post, uri, token: fixture.admin, body: body)
                 #expect(status == .badRequest, "\(body)")
@@ -109,6 +110,39 @@ struct DeletionAPITests {
             let actions = (trail["data"] as? [[String: Any]] ?? []).compactMap { $0["action"] as? String }
             #expect(actions.filter { $0 == "deletion.request" }.count == 2)
             #expect(actions.filter { $0 == "deletion.complete" }.count == 2)
+        }
+    }
+
+    @Test("an admin asks for one end user's generations to be erased; a late one of theirs is never stored")
+    func endUserErasure() async throws {
+        let fixture = try await Fixture()
+        defer { fixture.remove() }
+        try await fixture.withApp { client in
+            for (id, user) in [("gen-u1-a", "user_1"), ("gen-u1-b", "user_1"), ("gen-u2", "user_2")] {
+                #expect(try await client.ingest(generation(id, ["user_id": user]), token: fixture.gateway).0 == .created)
+            }
+            let uri = "/v1/accounts/org_acme/deletion-requests"
+            let (status, filed) = try await call(client, .post, uri, token: fixture.admin, body: ["user_id": "user_1", "ticket": "GDPR-7"])
+            #expect(status == .created)
+            #expect(filed["scope"] as? [String: Any] as NSDictionary? == ["kind": "user", "user_id": "user_1"] as NSDictionary)
+            let requestID = try #require(filed["id"] as? String)
+            try await fixture.withEngine { engine in
+                let receipt = try await DeletionService(store: engine.store, keys: engine.keys, clock: .system).run(
+                    id: requestID,
+                    runBy: "cli:support"
+                )
+                #expect(receipt.rowsErased == 2)
+                #expect(receipt.keysDestroyed == 0)
+            }
+            for id in ["gen-u1-a", "gen-u1-b"] {
+                #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/\(id)", token: fixture.admin).0 == .notFound)
+            }
+            #expect(try await call(client, .get, "/v1/accounts/org_acme/generations/gen-u2", token: fixture.admin).0 == .ok)
+            let (late, lateBody) = try await client.ingest(generation("gen-u1-late", ["user_id": "user_1"]), token: fixture.gateway)
+            #expect(late == .accepted)
+            #expect(lateBody["reason"] as? String == "before_opt_in")
+            let (_, list) = try await call(client, .get, "/v1/accounts/org_acme/generations?user_id=user_1", token: fixture.admin)
+            #expect((list["data"] as? [[String: Any]])?.isEmpty == true)
         }
     }
 

@@ -8,12 +8,15 @@ public enum DeletionScope: Sendable, Equatable {
     case generations([String])
     /// Every generation of the account created before this moment.
     case before(Timestamp)
+    /// Every generation of one end user of the account (its `user_id`).
+    case user(String)
 
     public var name: String {
         switch self {
         case .account: "account"
         case .generations: "generations"
         case .before: "before"
+        case .user: "user"
         }
     }
 
@@ -21,13 +24,14 @@ public enum DeletionScope: Sendable, Equatable {
     /// is never stored again. A whole-account request covers everything created at or before
     /// the moment it was recorded; `--before T` everything before T, but never past the moment
     /// of the request (a future T would silently refuse every later generation); a list of ids
-    /// sets none (the ids themselves are remembered).
+    /// sets none (the ids themselves are remembered), nor does a user (the engine records that
+    /// user's own boundary, `erased_users`, the same moment as a whole-account request).
     public func erasedBefore(requestedAt: Timestamp) -> Timestamp? {
         let requestBoundary = Timestamp(micros: requestedAt.micros + 1)
         switch self {
         case .account: return requestBoundary
         case .before(let time): return min(time, requestBoundary)
-        case .generations: return nil
+        case .generations, .user: return nil
         }
     }
 
@@ -37,6 +41,7 @@ public enum DeletionScope: Sendable, Equatable {
         case .account: .object(["kind": .string("account")])
         case .generations(let ids): .object(["kind": .string("generations"), "generation_ids": .array(ids.map(JSONValue.string))])
         case .before(let time): .object(["kind": .string("before"), "before": .string(time.rfc3339)])
+        case .user(let userID): .object(["kind": .string("user"), "user_id": .string(userID)])
         }
     }
 }
@@ -232,6 +237,7 @@ public struct DeletionDesk: Sendable {
             }
             for id in ids { _ = try Identifier.validated(id, as: "generation id") }
         }
+        if case .user(let userID) = scope { _ = try Identifier.validated(userID, as: "user id") }
         guard try await store.account(id: accountID) != nil else { throw IOLogError.notFound("no account \(accountID)") }
         guard try await store.role(accountID: accountID, userID: requestedBy) == .admin else {
             throw IOLogError.refused("\(requestedBy) is not an admin of \(accountID); only an account's admins may ask for its data to be deleted")
@@ -260,12 +266,13 @@ public struct DeletionDesk: Sendable {
 }
 
 extension DeletionScope {
-    /// How both engines store a scope: the JSON array of ids, or the `before` time.
-    var columns: (generationIDs: String?, before: Int64?) {
+    /// How both engines store a scope: the JSON array of ids, the `before` time, or the user.
+    var columns: (generationIDs: String?, before: Int64?, userID: String?) {
         switch self {
-        case .account: (nil, nil)
-        case .generations(let list): (JSONValue.array(list.map(JSONValue.string)).canonicalText, nil)
-        case .before(let time): (nil, time.micros)
+        case .account: (nil, nil, nil)
+        case .generations(let list): (JSONValue.array(list.map(JSONValue.string)).canonicalText, nil, nil)
+        case .before(let time): (nil, time.micros, nil)
+        case .user(let userID): (nil, nil, userID)
         }
     }
 }
@@ -273,7 +280,8 @@ extension DeletionScope {
 extension DeletionRequest {
     /// A request from the engines' shared column order (`id, account_id, requested_by,
     /// filed_by, ticket, scope, scope_generation_ids, scope_before, status, created_at, run_by,
-    /// started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure`).
+    /// started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure,
+    /// scope_user_id`).
     static func fromColumns(text: (Int) -> String?, integer: (Int) -> Int64?) -> DeletionRequest {
         let scope: DeletionScope
         switch text(5) {
@@ -284,6 +292,7 @@ extension DeletionRequest {
             }
             scope = .generations(ids ?? [])
         case "before": scope = .before(Timestamp(micros: integer(7) ?? 0))
+        case "user": scope = .user(text(17) ?? "")
         default: scope = .account
         }
         return DeletionRequest(

@@ -142,7 +142,9 @@ public protocol LogStore: Sendable {
     func deletionRequests(accountID: String?, status: DeletionStatus?) async throws -> [DeletionRequest]
     /// Marks a request running (keeping the first start time), moves the account's erasure
     /// boundary up to `erasedBefore` (never back), remembers the ids of a `generations` scope
-    /// (so a retry of one is never stored again), and appends `audit`, in one transaction.
+    /// (so a retry of one is never stored again) and the boundary of a `user` scope's user
+    /// (the moment the request was recorded: nothing of theirs from before is stored again),
+    /// and appends `audit`, in one transaction.
     func startDeletion(
         id: String,
         runBy: String,

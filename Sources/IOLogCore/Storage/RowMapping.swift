@@ -84,7 +84,7 @@ public enum RowMapping {
 
     static let deletionColumns = """
         id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids, scope_before, status, created_at, \
-        run_by, started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure
+        run_by, started_at, keys_destroyed_at, finished_at, rows_erased, keys_destroyed, failure, scope_user_id
         """
 
     static func deletionRequest(_ row: some StoredRow) -> DeletionRequest {

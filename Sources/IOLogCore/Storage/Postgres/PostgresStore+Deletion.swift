@@ -8,12 +8,12 @@ extension PostgresStore {
     }
 
     public func insertDeletionRequest(_ request: DeletionRequest, audit: AuditEvent) async throws {
-        let (ids, before) = request.scope.columns
+        let (ids, before, user) = request.scope.columns
         try await pool.transaction { c in
             try c.run(
                 """
                 INSERT INTO deletion_requests (id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids,
-                    scope_before, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    scope_before, status, created_at, scope_user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                 """,
                 request.id,
                 request.accountID,
@@ -24,7 +24,8 @@ extension PostgresStore {
                 ids,
                 before,
                 request.status.rawValue,
-                request.createdAt.micros
+                request.createdAt.micros,
+                user
             )
             try Self.append(audit, in: c)
         }
@@ -81,6 +82,17 @@ extension PostgresStore {
                 """,
                 id
             )
+            // A `user` scope's user: nothing of theirs created up to the request is stored
+            // again (inserts read this after the account row's lock above orders them).
+            try c.run(
+                """
+                INSERT INTO erased_users (account_id, user_id, erased_before, request_id)
+                SELECT account_id, scope_user_id, created_at + 1, id FROM deletion_requests WHERE id = $1 AND scope = 'user'
+                ON CONFLICT (account_id, user_id) DO UPDATE SET erased_before = greatest(erased_users.erased_before, excluded.erased_before),
+                    request_id = excluded.request_id
+                """,
+                id
+            )
             try c.run(
                 """
                 UPDATE deletion_requests SET status = 'running', run_by = $1, started_at = coalesce(started_at, $2),
@@ -125,6 +137,10 @@ extension PostgresStore {
             arguments.append(.integer(time.micros))
             arguments.append(.integer(Int64(limit)))
             doomed = "SELECT id, created_at FROM generations WHERE account_id = $1 AND created_at < $2 ORDER BY created_at LIMIT $3"
+        case .user(let userID):
+            arguments.append(.text(userID))
+            arguments.append(.integer(Int64(limit)))
+            doomed = "SELECT id, created_at FROM generations WHERE account_id = $1 AND user_id = $2 ORDER BY created_at LIMIT $3"
         }
         let sql = """
             WITH doomed AS (\(doomed)), gone AS (

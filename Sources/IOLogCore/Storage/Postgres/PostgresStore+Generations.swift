@@ -26,6 +26,16 @@ extension PostgresStore {
             if try c.run("SELECT 1 FROM erased_generation_ids WHERE account_id = $1 AND id = $2", g.accountID, g.id).first != nil {
                 return .erased
             }
+            if let userID = g.userID,
+                try c.run(
+                    "SELECT 1 FROM erased_users WHERE account_id = $1 AND user_id = $2 AND erased_before > $3",
+                    g.accountID,
+                    userID,
+                    g.createdAt.micros
+                ).first != nil
+            {
+                return .erased
+            }
             // A share lock on the key row: `destroyKeys` deletes it, so it waits for this
             // transaction, and once it has committed this finds no row.
             if let version = BodyEnvelope.keyVersion(of: g.promptSealed) {

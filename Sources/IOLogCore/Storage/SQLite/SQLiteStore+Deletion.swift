@@ -14,12 +14,12 @@ extension SQLiteStore {
     }
 
     public func insertDeletionRequest(_ request: DeletionRequest, audit: AuditEvent) async throws {
-        let (ids, before) = request.scope.columns
-        try await writer.write { [ids, before] db in
+        let (ids, before, user) = request.scope.columns
+        try await writer.write { [ids, before, user] db in
             try db.execute(
                 """
                 INSERT INTO deletion_requests (id, account_id, requested_by, filed_by, ticket, scope, scope_generation_ids,
-                    scope_before, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    scope_before, status, created_at, scope_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 request.id,
                 request.accountID,
@@ -30,7 +30,8 @@ extension SQLiteStore {
                 ids,
                 before,
                 request.status.rawValue,
-                request.createdAt.micros
+                request.createdAt.micros,
+                user
             )
             try Self.append(audit, to: db)
         }
@@ -87,6 +88,16 @@ extension SQLiteStore {
                 """,
                 id
             )
+            // A `user` scope's user: nothing of theirs created up to the request is stored again.
+            try db.execute(
+                """
+                INSERT INTO erased_users (account_id, user_id, erased_before, request_id)
+                SELECT account_id, scope_user_id, created_at + 1, id FROM deletion_requests WHERE id = ? AND scope = 'user'
+                ON CONFLICT (account_id, user_id) DO UPDATE SET erased_before = max(erased_before, excluded.erased_before),
+                    request_id = excluded.request_id
+                """,
+                id
+            )
             try db.execute(
                 """
                 UPDATE deletion_requests SET status = 'running', run_by = ?, started_at = coalesce(started_at, ?),
@@ -122,13 +133,18 @@ extension SQLiteStore {
             // which would scan every row of a large account); ids of other accounts are ignored.
             sql = "DELETE FROM generations WHERE id IN (SELECT value FROM json_each(?)) AND +account_id = ?"
             arguments = [JSONValue.array(ids.map(JSONValue.string)).canonicalText, request.accountID]
-        case .account, .before:
-            // Oldest first through generations_by_time: neighbouring rows, so a batch rewrites few pages.
+        case .account, .before, .user:
+            // Oldest first through generations_by_time (generations_by_user for a user):
+            // neighbouring rows, so a batch rewrites few pages.
             var condition = ""
             arguments = [request.accountID]
             if case .before(let time) = request.scope {
                 condition = "AND created_at < ?"
                 arguments.append(time.micros)
+            }
+            if case .user(let userID) = request.scope {
+                condition = "AND user_id = ?"
+                arguments.append(userID)
             }
             arguments.append(limit)
             sql = """

@@ -9,7 +9,7 @@ extension SQLiteStore {
                 // Inside the transaction, so a deletion run that starts meanwhile is ordered
                 // wholly before or after this insert.
                 let erased = try db.withStatement(Self.boundaryCheck) { boundary in
-                    try boundary.bind([g.accountID, g.createdAt.micros, g.id])
+                    try boundary.bind([g.accountID, g.createdAt.micros, g.id, g.userID])
                     return try boundary.step()
                 }
                 if erased { return .erased }
@@ -43,6 +43,7 @@ extension SQLiteStore {
     private static let boundaryCheck = """
         SELECT 1 FROM accounts WHERE id = ?1 AND erased_before > ?2
         UNION ALL SELECT 1 FROM erased_generation_ids WHERE account_id = ?1 AND id = ?3
+        UNION ALL SELECT 1 FROM erased_users WHERE account_id = ?1 AND user_id = ?4 AND erased_before > ?2
         """
 
     static func arguments(of g: SealedGeneration) -> [any SQLBindable] {
