@@ -48,15 +48,23 @@ struct AuthenticationMiddleware: RouterMiddleware {
     }
 }
 
-/// Lets only gateway or only platform tokens through; 403 for every other principal.
-struct RequireKind: RouterMiddleware {
+/// Lets through only the principals a group of routes is for; 403 for every other.
+struct RequirePrincipal: RouterMiddleware {
     typealias Context = IOLogRequestContext
-    let kind: TokenKind
+    let allows: @Sendable (Principal) -> Bool
+    /// What the routes need, for the refusal: "a platform token".
+    let needs: String
     let metrics: ServiceMetrics
 
-    init(_ kind: TokenKind, metrics: ServiceMetrics) {
-        self.kind = kind
-        self.metrics = metrics
+    /// Tokens of one kind.
+    static func kind(_ kind: TokenKind, metrics: ServiceMetrics) -> RequirePrincipal {
+        RequirePrincipal(allows: { $0.kind == kind }, needs: "a \(kind.rawValue) token", metrics: metrics)
+    }
+
+    /// Tokens that may ingest: the gateway's, and accounts' ingest tokens (which the ingest
+    /// itself then holds to their own account).
+    static func ingest(metrics: ServiceMetrics) -> RequirePrincipal {
+        RequirePrincipal(allows: \.mayIngest, needs: "a gateway or an ingest token", metrics: metrics)
     }
 
     func handle(
@@ -66,30 +74,9 @@ struct RequireKind: RouterMiddleware {
     ) async throws
         -> Response
     {
-        guard context.principal?.kind == kind else {
+        guard let principal = context.principal, allows(principal) else {
             metrics.accessDenied(kind: "wrong_token_kind")
-            throw APIError(status: .forbidden, code: "forbidden", message: "this token may not call this endpoint; it needs a \(kind.rawValue) token")
-        }
-        return try await next(request, context)
-    }
-}
-
-/// Lets only tokens that may ingest through: the gateway's, and accounts' ingest tokens (which
-/// the ingest itself then holds to their own account); 403 for every other principal.
-struct RequireIngest: RouterMiddleware {
-    typealias Context = IOLogRequestContext
-    let metrics: ServiceMetrics
-
-    func handle(
-        _ request: Request,
-        context: Context,
-        next: (Request, Context) async throws -> Response
-    ) async throws
-        -> Response
-    {
-        guard context.principal?.mayIngest == true else {
-            metrics.accessDenied(kind: "wrong_token_kind")
-            throw APIError(status: .forbidden, code: "forbidden", message: "this token may not ingest; it needs a gateway or an ingest token")
+            throw APIError(status: .forbidden, code: "forbidden", message: "this token may not call this endpoint; it needs \(needs)")
         }
         return try await next(request, context)
     }
