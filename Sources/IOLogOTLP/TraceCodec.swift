@@ -7,12 +7,9 @@ public enum TraceEncoding: Sendable {
     case protobuf
     case json
 
-    /// From a `Content-Type` (parameters and case ignored); nil for anything else.
-    public init?(contentType: String) {
-        var type = contentType.prefix { $0 != ";" }
-        while type.first == " " || type.first == "\t" { type.removeFirst() }
-        while type.last == " " || type.last == "\t" { type.removeLast() }
-        switch type.lowercased() {
+    /// From a media type (lowercase, no parameters); nil for anything else.
+    public init?(mediaType: String) {
+        switch mediaType {
         case "application/x-protobuf": self = .protobuf
         case "application/json": self = .json
         default: return nil

@@ -8,7 +8,7 @@ enum JSONBody {
     /// `application/json`, 413 past `limit` bytes, 400 if it is not JSON or exceeds the
     /// parser's limits. Errors name keys down to `namedDepth` levels (the request's own fields).
     static func read(_ request: Request, limit: Int, namedDepth: Int = 1, metrics: ServiceMetrics = .disabled) async throws -> JSONValue {
-        guard let contentType = request.headers[.contentType], isJSON(contentType) else {
+        guard let contentType = request.headers[.contentType], mediaType(contentType) == "application/json" else {
             throw APIError(status: .unsupportedMediaType, code: "unsupported_media_type", message: "send Content-Type: application/json")
         }
         // A compressed body would be read as if it were JSON text; refuse it rather than store it.
@@ -53,12 +53,12 @@ enum JSONBody {
         }
     }
 
-    /// `application/json`, any case, parameters and surrounding blanks allowed.
-    private static func isJSON(_ contentType: String) -> Bool {
+    /// The media type of a `Content-Type`, lowercased, without parameters or surrounding blanks.
+    static func mediaType(_ contentType: String) -> String {
         var type = contentType.prefix { $0 != ";" }
         while type.first == " " || type.first == "\t" { type.removeFirst() }
         while type.last == " " || type.last == "\t" { type.removeLast() }
-        return type.lowercased() == "application/json"
+        return type.lowercased()
     }
 
     static func tooLarge(_ limit: Int) -> APIError {

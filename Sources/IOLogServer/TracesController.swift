@@ -21,7 +21,7 @@ struct TracesController {
     }
 
     @Sendable func export(_ request: Request, context: IOLogRequestContext) async throws -> Response {
-        guard let type = request.headers[.contentType], let encoding = TraceEncoding(contentType: type) else {
+        guard let type = request.headers[.contentType], let encoding = TraceEncoding(mediaType: JSONBody.mediaType(type)) else {
             throw APIError(
                 status: .unsupportedMediaType,
                 code: "unsupported_media_type",
